@@ -6,7 +6,3 @@
 export const IHostOptions = Symbol.for('logomesh.IHostOptions');
 export const ILogger = Symbol.for('logomesh.ILogger');
 export const IPluginRegistry = Symbol.for('logomesh.IPluginRegistry');
-export const IEventBus = Symbol.for('logomesh.IEventBus');
-export const IApiGateway = Symbol.for('logomesh.IApiGateway');
-export const IRuntimeFactory = Symbol.for('logomesh.IRuntimeFactory');
-export const IModuleCompiler = Symbol.for('logomesh.IModuleCompiler');

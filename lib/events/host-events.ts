@@ -1,0 +1,43 @@
+import type { PluginHostError } from '../errors.js';
+import type { PluginState } from '../host/lifecycle.js';
+
+/** A lifecycle transition of one plugin: `plugin.loaded`, `plugin.started`, `plugin.crashed`, … */
+export interface PluginStateEvent {
+  type: `plugin.${PluginState}`;
+  pluginId: string;
+  version: string;
+  from: PluginState | null;
+  at: number;
+  error?: PluginHostError;
+}
+
+/** Something the host wants an operator to see, such as an unsigned plugin being loaded. */
+export interface PluginWarningEvent {
+  type: 'plugin.warning';
+  pluginId: string;
+  message: string;
+  at: number;
+}
+
+/** A subscriber's queue was full, so an event was not delivered to it. */
+export interface EventDroppedEvent {
+  type: 'event.dropped';
+  pluginId: string;
+  topic: string;
+  dropped: number;
+  at: number;
+}
+
+/** Everything `host.events$` can emit. Switch on `type`. */
+export type HostEvent = PluginStateEvent | PluginWarningEvent | EventDroppedEvent;
+
+/** An event on the bus, published by the host or emitted by a plugin (`source` is stamped by the host). */
+export interface BusEvent<T = unknown> {
+  topic: string;
+  data: T;
+  source: string;
+  at: number;
+}
+
+/** The host's source name on bus events it publishes itself. */
+export const HOST_SOURCE = 'host';

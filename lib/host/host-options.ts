@@ -1,0 +1,27 @@
+import type { Logger } from 'pino';
+import type { DependencyContainer } from 'tsyringe';
+import type { ResourceLimits } from '../registry/manifest-schema.js';
+
+/** Options of `createPluginHost()`. Every field is optional. */
+export interface HostOptions {
+  /** Folders searched by `loadAll()`: a plugin folder itself, or a folder of plugin folders. */
+  pluginDirs?: string[];
+  /** Where the host keeps its data (compiled-code cache, later per-plugin storage). Default `./.logomesh`. */
+  dataDir?: string;
+  /** Refuse plugins without a valid signature from `trustedKeys`. Default false (unsigned load with a warning). */
+  requireSignature?: boolean;
+  /** ed25519 public keys (PEM text or paths to PEM files) whose signatures are trusted. */
+  trustedKeys?: string[];
+  /** The most any manifest may ask for; a manifest asking for more fails validation. */
+  hostLimits?: Required<ResourceLimits>;
+  /** Events queued per subscribing plugin before new ones are dropped. Default 1000. */
+  eventQueueLimit?: number;
+  /** Largest JSON text one value may take when crossing into or out of a plugin. Default 4 MiB. */
+  maxPayloadBytes?: number;
+  /** A pino logger; by default one at level `warn` on stderr (`LOGOMESH_LOG_LEVEL` overrides). */
+  logger?: Logger;
+  /** Parent container; the host always works in a child of it. */
+  container?: DependencyContainer;
+  /** Replace core services before the host is built: `c => c.register(IEventBus, { useClass: MyBus })`. */
+  configure?(container: DependencyContainer): void;
+}

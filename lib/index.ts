@@ -1,0 +1,30 @@
+/**
+ * @logomesh/plugin-host: load untrusted plugins behind real isolation.
+ *
+ * @example
+ * import { createPluginHost } from '@logomesh/plugin-host';
+ * const host = await createPluginHost({ pluginDirs: ['./plugins'] });
+ * await host.loadAll();
+ */
+import 'reflect-metadata';
+
+export { createPluginHost } from './host/create-plugin-host.js';
+export { PluginHost } from './host/plugin-host.js';
+export type { PluginStatus, PluginLoadResult, LoadReport, PluginHandle } from './host/plugin-host.js';
+export type { HostOptions } from './host/host-options.js';
+export { canTransition, type PluginState } from './host/lifecycle.js';
+export { createHostContainer } from './di/container.js';
+export { IHostOptions, ILogger } from './di/tokens.js';
+export { EventBus, IEventBus, type PluginFilter, type PublishReport } from './events/event-bus.js';
+export type { HostEvent, BusEvent, PluginStateEvent, PluginWarningEvent, EventDroppedEvent } from './events/host-events.js';
+export { topicMatches } from './events/topic.js';
+export { ApiGateway, IApiGateway } from './gateway/api-gateway.js';
+export { IRuntimeFactory, type PluginRuntime, type RuntimeMetrics } from './runtimes/runtime.js';
+export { RuntimeFactory } from './runtimes/runtime-factory.js';
+export { IPluginRegistry, PluginRegistry, discoverPlugins, type PluginDescriptor } from './registry/plugin-registry.js';
+export { validateManifest, parseManifest, readManifestFile, effectiveLimits } from './registry/manifest.js';
+export type { PluginManifest, ResourceLimits, Permission, DependencySpec } from './registry/manifest-schema.js';
+export { DependencyGraph } from './registry/dependency-graph.js';
+export { signPlugin, verifyPlugin, generateKeyPair, hashPluginFiles } from './registry/integrity.js';
+export { PLUGIN_API_VERSION } from './version.js';
+export * from './errors.js';

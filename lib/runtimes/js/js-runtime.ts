@@ -1,0 +1,256 @@
+import { join } from 'node:path';
+import ivm from 'isolated-vm';
+import {
+  PluginCrashedError,
+  PluginError,
+  PluginHostError,
+  PluginLoadError,
+  PluginTimeoutError,
+  ResourceLimitError,
+  type SerializedError,
+} from '../../errors.js';
+import type { GatewayRequest, InvocationResult, LifecycleHook, PluginDescription, PluginInvocation } from '../protocol.js';
+import type { PluginRuntime, RuntimeInit, RuntimeMetrics } from '../runtime.js';
+import { isolateBootstrap } from './isolate-bootstrap.js';
+import type { ModuleCompiler } from './module-compiler.js';
+import { compileModuleGraph } from './module-graph.js';
+
+const BOOTSTRAP = `(${isolateBootstrap.toString()})`;
+const MB = 1024 * 1024;
+
+/** Tunables of the JS runtime shared by every plugin of a host. */
+export interface JsRuntimeOptions {
+  /** Largest JSON text a single value may take when crossing the boundary (default 4 MiB). */
+  maxPayloadBytes?: number;
+}
+
+/**
+ * Runs one JS/TS plugin in its own isolated-vm isolate. Only JSON text crosses the boundary
+ * (one `ignored` callback out, two dispatcher references in), so no host object, function,
+ * `Reference` or `ExternalCopy` is ever reachable from plugin code.
+ *
+ * Every invocation has a wall-clock deadline (`executionTimeoutMs`) that disposes the isolate
+ * when it passes: isolated-vm's own `timeout` does not cover code resumed after an awaited
+ * host call. Heap use is checked after each invocation because `memoryLimit` can overshoot.
+ */
+export class JsRuntime implements PluginRuntime {
+  private isolate?: ivm.Isolate;
+  private context?: ivm.Context;
+  private dispatcher?: ivm.Reference<(json: string) => Promise<string>>;
+  private replier?: ivm.Reference<(id: number, ok: boolean, json: string | undefined) => void>;
+  private dead?: PluginHostError;
+  private disposing = false;
+  private peakMemory = 0;
+  private readonly maxPayload: number;
+
+  constructor(
+    private readonly init: RuntimeInit,
+    private readonly compiler: ModuleCompiler,
+    options: JsRuntimeOptions = {},
+  ) {
+    this.maxPayload = options.maxPayloadBytes ?? 4 * MB;
+  }
+
+  async load(): Promise<PluginDescription> {
+    const { pluginId, dir, manifest, limits } = this.init;
+    const isolate = (this.isolate = new ivm.Isolate({ memoryLimit: limits.maxMemoryMB }));
+    try {
+      const context = (this.context = await isolate.createContext());
+      await context.global.set('__lm_send', new ivm.Callback(this.onSend, { ignored: true }));
+      const endpoints = await context.eval(`${BOOTSTRAP}(globalThis, ${JSON.stringify(pluginId)})`, {
+        reference: true,
+        timeout: limits.executionTimeoutMs,
+      });
+      this.dispatcher = await endpoints.get('dispatch', { reference: true });
+      this.replier = await endpoints.get('reply', { reference: true });
+      const install = await endpoints.get('install', { reference: true });
+      endpoints.release();
+
+      const graph = await compileModuleGraph(isolate, join(dir, manifest.entryPoint), dir, this.compiler, pluginId);
+      await graph.module.instantiate(context, graph.resolve);
+      const evaluation = graph.module.evaluate({ timeout: limits.executionTimeoutMs });
+      await this.withDeadline(evaluation, 'module evaluation');
+      const pluginClass = await graph.module.namespace.get('default', { reference: true });
+      const installing = install.apply(undefined, [pluginClass.derefInto()], {
+        result: { copy: true },
+        timeout: limits.executionTimeoutMs,
+      }) as Promise<string>;
+      const description = this.decode(await this.withDeadline(installing, 'construction'), 'construction') as PluginDescription;
+      install.release();
+      pluginClass.release();
+      if (description.declaredId !== undefined && description.declaredId !== pluginId) {
+        throw new PluginLoadError(
+          `Plugin class declares id '${description.declaredId}' but its manifest says '${pluginId}'. Make them agree.`,
+          { pluginId },
+        );
+      }
+      return description;
+    } catch (error) {
+      await this.dispose();
+      throw this.translate(error, 'load');
+    }
+  }
+
+  call(method: string, args: unknown[]): Promise<unknown> {
+    return this.invoke({ type: 'call', method, args }, `call ${method}()`);
+  }
+
+  async deliverEvent(topic: string, data: unknown, source: string, methods: string[]): Promise<void> {
+    await this.invoke({ type: 'event', topic, data, source, methods }, `event ${topic}`);
+  }
+
+  hook(hook: LifecycleHook, arg?: unknown): Promise<unknown> {
+    return this.invoke({ type: 'hook', hook, arg }, hook);
+  }
+
+  metrics(): RuntimeMetrics {
+    const limit = this.init.limits.maxMemoryMB * MB;
+    if (!this.isolate || this.isolate.isDisposed) return { memoryBytes: 0, memoryLimitBytes: limit, cpuTimeMs: 0 };
+    const heap = this.isolate.getHeapStatisticsSync();
+    return {
+      memoryBytes: heap.used_heap_size + heap.externally_allocated_size,
+      memoryLimitBytes: limit,
+      cpuTimeMs: Number(this.isolate.cpuTime) / 1e6,
+    };
+  }
+
+  /** Highest memory use seen after an invocation, bytes. */
+  get peakMemoryBytes(): number {
+    return this.peakMemory;
+  }
+
+  async dispose(): Promise<void> {
+    this.disposing = true;
+    this.dispatcher?.release();
+    this.replier?.release();
+    if (this.isolate && !this.isolate.isDisposed) this.isolate.dispose();
+    this.dispatcher = this.replier = undefined;
+    this.context = undefined;
+  }
+
+  private async invoke(invocation: PluginInvocation, operation: string): Promise<unknown> {
+    if (this.dead) throw this.dead;
+    if (!this.dispatcher) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' is not loaded.`);
+    const json = this.encode(invocation, operation);
+    try {
+      const running = this.dispatcher.apply(undefined, [json], {
+        arguments: { copy: true },
+        result: { promise: true, copy: true },
+        timeout: this.init.limits.executionTimeoutMs,
+      });
+      const value = this.decode(await this.withDeadline(running, operation), operation);
+      this.checkMemory();
+      return value;
+    } catch (error) {
+      throw this.translate(error, operation);
+    }
+  }
+
+  /** Races `work` against the plugin's deadline; past it the isolate is disposed. */
+  private withDeadline<T>(work: Promise<T>, operation: string): Promise<T> {
+    const ms = this.init.limits.executionTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new PluginTimeoutError(this.init.pluginId, operation, ms);
+        this.crash(error);
+        reject(error);
+      }, ms);
+    });
+    return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+  }
+
+  private encode(value: unknown, operation: string): string {
+    const json = JSON.stringify(value);
+    if (json.length > this.maxPayload) {
+      throw new ResourceLimitError(this.init.pluginId, 'payload', `Arguments of ${operation} exceed ${this.maxPayload} bytes.`);
+    }
+    return json;
+  }
+
+  private decode(json: unknown, operation: string): unknown {
+    if (typeof json !== 'string' || json.length > this.maxPayload) {
+      throw new ResourceLimitError(this.init.pluginId, 'payload', `The result of ${operation} exceeds ${this.maxPayload} bytes.`);
+    }
+    const result = JSON.parse(json) as InvocationResult;
+    if (result.ok) return result.value;
+    throw new PluginError(this.init.pluginId, operation, result.error);
+  }
+
+  /** isolated-vm's limit is a guideline: enforce the declared one on top of it. */
+  private checkMemory(): void {
+    const { memoryBytes, memoryLimitBytes } = this.metrics();
+    this.peakMemory = Math.max(this.peakMemory, memoryBytes);
+    if (memoryBytes > memoryLimitBytes) {
+      this.crash(this.memoryError(memoryBytes));
+      throw this.dead;
+    }
+  }
+
+  private memoryError(used?: number): ResourceLimitError {
+    const { pluginId, limits } = this.init;
+    return new ResourceLimitError(
+      pluginId,
+      'memory',
+      `Plugin '${pluginId}' exceeded its memory limit of ${limits.maxMemoryMB} MB${used ? ` (using ${(used / MB).toFixed(1)} MB)` : ''} and was stopped. Raise resourceLimits.maxMemoryMB or fix the leak.`,
+    );
+  }
+
+  /** Maps whatever a failed invocation threw to the typed error the caller sees. */
+  private translate(error: unknown, operation: string): PluginHostError {
+    if (this.dead) return this.dead;
+    if (error instanceof PluginHostError) return error;
+    const message = (error as Error)?.message ?? String(error);
+    const { pluginId, limits } = this.init;
+    if (/memory limit/i.test(message)) return this.crash(this.memoryError());
+    if (/timed out/i.test(message)) return this.crash(new PluginTimeoutError(pluginId, operation, limits.executionTimeoutMs));
+    if (this.disposing) return new PluginCrashedError(pluginId, `Plugin '${pluginId}' was stopped during ${operation}.`);
+    if (this.isolate?.isDisposed) return this.crash(new PluginCrashedError(pluginId, `Plugin '${pluginId}' sandbox died during ${operation}: ${message}`));
+    return new PluginError(pluginId, operation, { name: (error as Error)?.name ?? 'Error', message, stack: (error as Error)?.stack });
+  }
+
+  /** Ends the plugin's sandbox once, and reports why. */
+  private crash(error: PluginHostError): PluginHostError {
+    if (this.dead) return this.dead;
+    this.dead = error;
+    if (this.isolate && !this.isolate.isDisposed) this.isolate.dispose();
+    if (!this.disposing) this.init.onCrash(error);
+    return error;
+  }
+
+  /** The isolate's only way out: a request for the gateway, as JSON text. */
+  private readonly onSend = (id: unknown, json: unknown): void => {
+    if (this.dead || typeof id !== 'number') return;
+    const answer = (ok: boolean, value: unknown) => {
+      if (id === 0 || !this.replier || this.dead) return;
+      let text: string | undefined;
+      try {
+        text = value === undefined ? undefined : JSON.stringify(value);
+        if (text !== undefined && text.length > this.maxPayload) throw new Error(`reply exceeds ${this.maxPayload} bytes`);
+      } catch (e) {
+        ok = false;
+        text = JSON.stringify(errorToWire(e));
+      }
+      this.replier
+        .apply(undefined, [id, ok, text], { arguments: { copy: true }, timeout: this.init.limits.executionTimeoutMs })
+        .catch((e: unknown) => this.translate(e, 'a reply from the host'));
+    };
+    let request: GatewayRequest;
+    try {
+      if (typeof json !== 'string' || json.length > this.maxPayload) throw new ResourceLimitError(this.init.pluginId, 'payload', `A request to the host exceeds ${this.maxPayload} bytes.`);
+      request = JSON.parse(json) as GatewayRequest;
+    } catch (e) {
+      answer(false, errorToWire(e));
+      return;
+    }
+    this.init.gateway.request(request).then(
+      (value) => answer(true, value),
+      (e: unknown) => answer(false, errorToWire(e)),
+    );
+  };
+}
+
+function errorToWire(e: unknown): SerializedError {
+  const err = e as { name?: string; message?: string; code?: string };
+  return { name: err?.name ?? 'Error', message: err?.message ?? String(e), code: err?.code };
+}

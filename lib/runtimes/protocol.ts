@@ -1,0 +1,39 @@
+/**
+ * Everything that crosses between the host and a plugin sandbox (isolate or worker).
+ * Types only. Values travel as JSON text, so they are copies by construction: no host
+ * object, function or reference can cross, and getters run on the plugin's side.
+ */
+import type { SerializedError } from '../errors.js';
+
+/** Host → plugin: one invocation of the plugin's dispatcher. */
+export type PluginInvocation =
+  | { type: 'init'; pluginId: string }
+  | { type: 'call'; method: string; args: unknown[] }
+  | { type: 'event'; topic: string; data: unknown; source: string; methods: string[] }
+  | { type: 'hook'; hook: LifecycleHook; arg?: unknown };
+
+export type LifecycleHook = 'onStart' | 'onStop' | 'serializeState' | 'deserializeState';
+
+/** Plugin → host: the dispatcher's answer. */
+export type InvocationResult = { ok: true; value: unknown } | { ok: false; error: SerializedError };
+
+/** What a plugin class declares, read by the sandbox after `init`. */
+export interface PluginDescription {
+  exposed: string[];
+  handlers: { pattern: string; method: string }[];
+  hooks: LifecycleHook[];
+  declaredId?: string;
+}
+
+/** Plugin → host: a request to the API gateway. Each `op` is one gateway method. */
+export type GatewayRequest =
+  | { op: 'log'; level: LogLevel; message: string; fields?: Record<string, unknown> }
+  | { op: 'emit'; topic: string; data: unknown }
+  | { op: 'call'; pluginId: string; method: string; args: unknown[] };
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** The host side of a sandbox's channel: answers gateway requests for one plugin. */
+export interface GatewayPort {
+  request(request: GatewayRequest): Promise<unknown>;
+}

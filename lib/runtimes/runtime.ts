@@ -1,0 +1,47 @@
+import type { PluginManifest, ResourceLimits } from '../registry/manifest-schema.js';
+import type { PluginHostError } from '../errors.js';
+import type { GatewayPort, LifecycleHook, PluginDescription } from './protocol.js';
+
+/** What a runtime measured about its sandbox. */
+export interface RuntimeMetrics {
+  /** Bytes in use (heap plus external memory). */
+  memoryBytes: number;
+  /** Bytes the sandbox may use. */
+  memoryLimitBytes: number;
+  /** CPU time the sandbox used, ms. */
+  cpuTimeMs: number;
+}
+
+/** What a runtime needs to host one plugin. */
+export interface RuntimeInit {
+  pluginId: string;
+  dir: string;
+  manifest: PluginManifest;
+  limits: Required<ResourceLimits>;
+  gateway: GatewayPort;
+  /** Called once when the sandbox dies on its own (memory, deadline). */
+  onCrash(error: PluginHostError): void;
+}
+
+/**
+ * The one interface the host knows. A language is an implementation of it; the host knows
+ * nothing about isolates or workers.
+ */
+export interface PluginRuntime {
+  /** Build the sandbox, evaluate the plugin and construct its class. */
+  load(): Promise<PluginDescription>;
+  call(method: string, args: unknown[]): Promise<unknown>;
+  deliverEvent(topic: string, data: unknown, source: string, methods: string[]): Promise<void>;
+  /** Run a lifecycle hook if the plugin defines it. */
+  hook(hook: LifecycleHook, arg?: unknown): Promise<unknown>;
+  metrics(): RuntimeMetrics;
+  /** Tear the sandbox down; safe to call more than once. */
+  dispose(): Promise<void>;
+}
+
+/** Builds runtimes by manifest `runtime`. */
+export interface IRuntimeFactory {
+  create(init: RuntimeInit): PluginRuntime;
+  supports(kind: string): boolean;
+}
+export const IRuntimeFactory = Symbol.for('logomesh.IRuntimeFactory');
