@@ -6,6 +6,7 @@
 export class DeliveryQueue<T> {
   private readonly items: { item: T; done: (r: DeliveryOutcome) => void }[] = [];
   private draining = false;
+  private inFlight = 0;
   dropped = 0;
   delivered = 0;
 
@@ -14,13 +15,14 @@ export class DeliveryQueue<T> {
     private readonly deliver: (item: T) => Promise<void>,
   ) {}
 
+  /** Items held: waiting, plus the one being delivered. */
   get size(): number {
-    return this.items.length;
+    return this.items.length + this.inFlight;
   }
 
   /** Queue an item; resolves when it was delivered, failed, or was dropped. */
   push(item: T): Promise<DeliveryOutcome> {
-    if (this.items.length >= this.limit) {
+    if (this.size >= this.limit) {
       this.dropped++;
       return Promise.resolve({ status: 'dropped' });
     }
@@ -39,6 +41,7 @@ export class DeliveryQueue<T> {
     this.draining = true;
     while (this.items.length > 0) {
       const { item, done } = this.items.shift()!;
+      this.inFlight = 1;
       try {
         await this.deliver(item);
         this.delivered++;
@@ -46,6 +49,7 @@ export class DeliveryQueue<T> {
       } catch (error) {
         done({ status: 'failed', error });
       }
+      this.inFlight = 0;
     }
     this.draining = false;
   }

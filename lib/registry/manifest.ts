@@ -88,16 +88,17 @@ export async function readManifestFile(file: string, options?: ManifestValidatio
   try {
     text = await readFile(file, 'utf8');
   } catch (cause) {
-    const problem = { pointer: '', message: `cannot read the file: ${(cause as Error).message}`, hint: 'check that the file exists and is readable' };
-    throw new ManifestError([problem], file, { cause });
+    const message = `cannot read the file: ${(cause as Error).message}`;
+    throw new ManifestError([{ pointer: '', message, hint: 'check that the file exists and is readable' }], file, { cause });
   }
   let json: unknown;
   try {
     // Editors on Windows may save a byte order mark, which JSON.parse rejects.
     json = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (cause) {
-    const problem = { pointer: '', message: `not valid JSON: ${(cause as Error).message}`, hint: 'fix the JSON syntax (plain JSON: no comments, no trailing commas)' };
-    throw new ManifestError([problem], file, { cause });
+    const message = `not valid JSON: ${(cause as Error).message}`;
+    const hint = 'fix the JSON syntax (plain JSON: no comments, no trailing commas)';
+    throw new ManifestError([{ pointer: '', message, hint }], file, { cause });
   }
   return parseManifest(json, file, options);
 }
@@ -135,7 +136,8 @@ function condense(errors: ErrorObject[]): ErrorObject[] {
 }
 
 const PATTERN_HINTS: Record<string, string> = {
-  [PLUGIN_ID_PATTERN]: "use lowercase letters and digits separated by single '-' or '.', starting with a letter, e.g. my-plugin (at most 64 characters)",
+  [PLUGIN_ID_PATTERN]:
+    "use lowercase letters and digits separated by single '-' or '.', starting with a letter, e.g. my-plugin (at most 64 characters)",
   '^[0-9a-f]{64}$': 'use the lowercase hex SHA-256 digest of the file (64 characters)',
   '^[A-Za-z0-9+/]+={0,2}$': 'use standard base64 (A-Z, a-z, 0-9, +, /, with = padding)',
 };
@@ -144,10 +146,13 @@ const FORMAT_HINTS: Record<string, string> = {
   uri: 'use an absolute URL such as https://example.com',
 };
 
+const SCHEMA_HINT = 'see schemas/plugin-manifest.schema.json';
+
 function schemaProblem(e: ErrorObject): ManifestProblem {
   const at = e.instancePath;
   const p = e.params as Record<string, any>;
   const field = label(at);
+  const here = (message: string, hint: string) => ({ pointer: at, message, hint });
   switch (e.keyword) {
     case 'additionalProperties': {
       const name = String(p.additionalProperty);
@@ -160,34 +165,37 @@ function schemaProblem(e: ErrorObject): ManifestProblem {
     case 'required': {
       const name = String(p.missingProperty);
       const about = String(e.parentSchema?.properties?.[name]?.description ?? '').replace(/\.$/, '');
-      return { pointer: `${at}/${segment(name)}`, message: `missing required field '${name}'`, hint: `add '${name}'${about ? `: ${about}` : ''}` };
+      const hint = `add '${name}'${about ? `: ${about}` : ''}`;
+      return { pointer: `${at}/${segment(name)}`, message: `missing required field '${name}'`, hint };
+    }
+    case 'uniqueItems': {
+      const [first, duplicate] = [Math.min(p.i, p.j), Math.max(p.i, p.j)];
+      return { pointer: `${at}/${duplicate}`, message: `duplicate of item ${first} in ${field}`, hint: 'remove the duplicate item' };
     }
     case 'type':
-      return { pointer: at, message: `${field} must be ${article(p.type)}`, hint: `use ${article(p.type)} value` };
+      return here(`${field} must be ${article(p.type)}`, `use ${article(p.type)} value`);
     case 'enum':
-      return { pointer: at, message: `${field} has an unsupported value`, hint: `use one of ${p.allowedValues.map((v: unknown) => JSON.stringify(v)).join(', ')}` };
+      return here(`${field} has an unsupported value`, `use one of ${p.allowedValues.map((v: unknown) => JSON.stringify(v)).join(', ')}`);
     case 'pattern':
-      return { pointer: at, message: `${field} has the wrong form`, hint: PATTERN_HINTS[p.pattern] ?? `match the pattern ${p.pattern}` };
+      return here(`${field} has the wrong form`, PATTERN_HINTS[p.pattern] ?? `match the pattern ${p.pattern}`);
     case 'format':
-      return { pointer: at, message: `${field} is not a valid ${p.format}`, hint: FORMAT_HINTS[p.format] ?? `use a valid ${p.format}` };
+      return here(`${field} is not a valid ${p.format}`, FORMAT_HINTS[p.format] ?? `use a valid ${p.format}`);
     case 'minLength':
-      return { pointer: at, message: `${field} is too short`, hint: p.limit === 1 ? 'use a non-empty string' : `use at least ${p.limit} characters` };
+      return here(`${field} is too short`, p.limit === 1 ? 'use a non-empty string' : `use at least ${p.limit} characters`);
     case 'maxLength':
-      return { pointer: at, message: `${field} is too long`, hint: `shorten it to at most ${p.limit} characters` };
+      return here(`${field} is too long`, `shorten it to at most ${p.limit} characters`);
     case 'minimum':
-      return { pointer: at, message: `${field} is below ${p.limit}`, hint: `use a value of at least ${p.limit}` };
+      return here(`${field} is below ${p.limit}`, `use a value of at least ${p.limit}`);
     case 'maximum':
-      return { pointer: at, message: `${field} is above ${p.limit}`, hint: `use a value of at most ${p.limit}` };
+      return here(`${field} is above ${p.limit}`, `use a value of at most ${p.limit}`);
     case 'minItems':
-      return { pointer: at, message: `${field} has too few items`, hint: `list at least ${p.limit} item${p.limit === 1 ? '' : 's'}` };
+      return here(`${field} has too few items`, `list at least ${p.limit} item${p.limit === 1 ? '' : 's'}`);
     case 'minProperties':
-      return { pointer: at, message: `${field} is empty`, hint: `list at least ${p.limit} entr${p.limit === 1 ? 'y' : 'ies'} or remove ${field}` };
-    case 'uniqueItems':
-      return { pointer: `${at}/${Math.max(p.i, p.j)}`, message: `duplicate of item ${Math.min(p.i, p.j)} in ${field}`, hint: 'remove the duplicate item' };
+      return here(`${field} is empty`, `list at least ${p.limit} entr${p.limit === 1 ? 'y' : 'ies'} or remove ${field}`);
     case 'anyOf':
-      return { pointer: at, message: `${field} has the wrong shape`, hint: `use one of the allowed shapes: ${e.parentSchema?.description ?? 'see schemas/plugin-manifest.schema.json'}` };
+      return here(`${field} has the wrong shape`, `use one of the allowed shapes: ${e.parentSchema?.description ?? SCHEMA_HINT}`);
     default:
-      return { pointer: at, message: `${field} ${e.message ?? 'is invalid'}`, hint: 'see schemas/plugin-manifest.schema.json' };
+      return here(`${field} ${e.message ?? 'is invalid'}`, SCHEMA_HINT);
   }
 }
 
@@ -241,7 +249,8 @@ function apiVersionProblems(m: Json, hostApi: string): ManifestProblem[] {
   if (typeof m.apiVersion !== 'string') return [];
   const suggestion = `use a range that includes ${hostApi}, such as ^${hostApi}`;
   if (semver.validRange(m.apiVersion) === null) {
-    return [{ pointer: '/apiVersion', message: `'${m.apiVersion}' is not a semver range`, hint: `${suggestion} (this host offers plugin API ${hostApi})` }];
+    const hint = `${suggestion} (this host offers plugin API ${hostApi})`;
+    return [{ pointer: '/apiVersion', message: `'${m.apiVersion}' is not a semver range`, hint }];
   }
   if (semver.satisfies(hostApi, m.apiVersion)) return [];
   return [{
@@ -288,7 +297,8 @@ function relativePathProblem(pointer: string, p: string): ManifestProblem | unde
 
 // --- permission scopes: one check per type, returning a fix hint when the scope is malformed
 
-const NETWORK_HINT = 'use a host such as api.example.com, *.example.com, api.example.com:443 or https://api.example.com (no path or user info)';
+const NETWORK_HINT =
+  'use a host such as api.example.com, *.example.com, api.example.com:443 or https://api.example.com (no path or user info)';
 const HOST_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 function networkScope(scope: string): string | undefined {
@@ -315,7 +325,9 @@ function eventsScope(scope: string): string | undefined {
   const ok = segments.every(
     (s, i) => /^(?:[a-z0-9_-]+|\*)$/.test(s) || (s === '**' && i === segments.length - 1),
   );
-  return ok ? undefined : "use dot-separated topic segments of [a-z0-9_-], '*' for one segment or a final '**' for the rest, such as orders.* or orders.**";
+  return ok
+    ? undefined
+    : "use dot-separated topic segments of [a-z0-9_-], '*' for one segment or a final '**' for the rest, such as orders.* or orders.**";
 }
 
 function pluginsScope(scope: string): string | undefined {
@@ -345,11 +357,13 @@ const SCOPE_CHECKS: Record<PermissionType, (scope: string) => string | undefined
 
 function permissionProblems(m: Json): ManifestProblem[] {
   return records(m.permissions).flatMap(([i, permission]) => {
-    const check = Object.hasOwn(SCOPE_CHECKS, String(permission.type)) ? SCOPE_CHECKS[permission.type as PermissionType] : undefined;
-    if (!check || !Array.isArray(permission.scope)) return [];
-    return permission.scope.flatMap((scope: unknown, j) => {
+    const { type, scope: scopes } = permission;
+    if (!Object.hasOwn(SCOPE_CHECKS, String(type)) || !Array.isArray(scopes)) return [];
+    const check = SCOPE_CHECKS[type as PermissionType];
+    return scopes.flatMap((scope: unknown, j) => {
       const hint = typeof scope === 'string' && scope !== '' ? check(scope) : undefined;
-      return hint ? [{ pointer: `/permissions/${i}/scope/${j}`, message: `'${scope}' is not a valid ${permission.type} scope`, hint }] : [];
+      const message = `'${scope}' is not a valid ${type} scope`;
+      return hint ? [{ pointer: `/permissions/${i}/scope/${j}`, message, hint }] : [];
     });
   });
 }
@@ -358,14 +372,17 @@ function dependencyProblems(m: Json): ManifestProblem[] {
   const problems: ManifestProblem[] = [];
   const seen = new Map<string, number>();
   for (const [i, dep] of records(m.dependencies)) {
+    const at = `/dependencies/${i}`;
     if (typeof dep.version === 'string' && semver.validRange(dep.version) === null) {
-      problems.push({ pointer: `/dependencies/${i}/version`, message: `'${dep.version}' is not a semver range`, hint: 'use a semver range such as ^1.2.0 or >=1.0.0 <3.0.0' });
+      const hint = 'use a semver range such as ^1.2.0 or >=1.0.0 <3.0.0';
+      problems.push({ pointer: `${at}/version`, message: `'${dep.version}' is not a semver range`, hint });
     }
     if (typeof dep.id !== 'string') continue;
     if (dep.id === m.id) {
-      problems.push({ pointer: `/dependencies/${i}/id`, message: `the plugin depends on itself`, hint: `remove the dependency on '${dep.id}'` });
+      problems.push({ pointer: `${at}/id`, message: 'the plugin depends on itself', hint: `remove the dependency on '${dep.id}'` });
     } else if (seen.has(dep.id)) {
-      problems.push({ pointer: `/dependencies/${i}/id`, message: `'${dep.id}' is already listed at /dependencies/${seen.get(dep.id)}`, hint: 'list each dependency once, with one combined range' });
+      const message = `'${dep.id}' is already listed at /dependencies/${seen.get(dep.id)}`;
+      problems.push({ pointer: `${at}/id`, message, hint: 'list each dependency once, with one combined range' });
     }
     if (!seen.has(dep.id)) seen.set(dep.id, i);
   }

@@ -91,7 +91,8 @@ export async function readPluginDescriptor(dir: string, options: RegistryOptions
   try {
     real = await realpath(dir);
   } catch (cause) {
-    throw new InvalidArgumentError(`Plugin folder '${path.resolve(dir)}' does not exist. Pass the folder that holds ${MANIFEST_FILE}.`, { cause });
+    const message = `Plugin folder '${path.resolve(dir)}' does not exist. Pass the folder that holds ${MANIFEST_FILE}.`;
+    throw new InvalidArgumentError(message, { cause });
   }
   const manifestPath = path.join(real, MANIFEST_FILE);
   const manifest = await readManifestFile(manifestPath, options);
@@ -114,8 +115,8 @@ export async function discoverPlugins(searchPaths: string[], options: RegistryOp
     const absolute = path.resolve(searchPath);
     const real = await realpath(absolute).catch(() => undefined);
     if (!real || !(await isDirectory(real))) {
-      const error = new InvalidArgumentError(`Plugin search path '${absolute}' is not a folder. Create it or remove it from the search paths.`);
-      errors.push({ path: absolute, error });
+      const message = `Plugin search path '${absolute}' is not a folder. Create it or remove it from the search paths.`;
+      errors.push({ path: absolute, error: new InvalidArgumentError(message) });
       continue;
     }
     await scan(real, 0, dirs, errors);
@@ -238,7 +239,8 @@ export class PluginRegistry implements IPluginRegistry {
       if (available.length === 0) {
         reasons.push(`needs plugin '${dep.id}' ${dep.version}, which is not available`);
       } else if (!semver.maxSatisfying(available, dep.version)) {
-        reasons.push(`needs plugin '${dep.id}' ${dep.version}, but only ${available.join(', ')} ${available.length === 1 ? 'is' : 'are'} available`);
+        const only = `${available.join(', ')} ${available.length === 1 ? 'is' : 'are'}`;
+        reasons.push(`needs plugin '${dep.id}' ${dep.version}, but only ${only} available`);
       }
     }
     return { compatible: reasons.length === 0, reasons };
@@ -247,7 +249,8 @@ export class PluginRegistry implements IPluginRegistry {
   #add(descriptor: PluginDescriptor): PluginDescriptor {
     const { id, version } = descriptor.manifest;
     if (semver.valid(version) !== version) {
-      throw new InvalidArgumentError(`Plugin '${id}' has version '${version}', which is not a semver version such as 1.0.0.`, { pluginId: id });
+      const message = `Plugin '${id}' has version '${version}', which is not a semver version such as 1.0.0.`;
+      throw new InvalidArgumentError(message, { pluginId: id });
     }
     const versions = this.#plugins.get(id) ?? new Map<string, PluginDescriptor>();
     const existing = versions.get(version);

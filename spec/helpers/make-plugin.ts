@@ -1,0 +1,85 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pino } from 'pino';
+import { createPluginHost, type HostOptions, type PluginHost } from '../../lib/index.js';
+
+/** A plugin folder written for one spec. */
+export interface PluginSpec {
+  id: string;
+  version?: string;
+  /** Source of the entry module (index.js unless `entry` says otherwise). */
+  code: string;
+  entry?: string;
+  dependencies?: { id: string; version: string; optional?: boolean }[];
+  resourceLimits?: Record<string, number>;
+  capabilities?: string[];
+  /** Extra files, path → content. */
+  files?: Record<string, string>;
+  /** Extra manifest fields. */
+  manifest?: Record<string, unknown>;
+}
+
+/** A temporary folder holding plugin folders; `cleanup()` removes it. */
+export async function tempDir(prefix = 'logomesh-spec-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** Writes a plugin folder under `root` and returns its path. */
+export async function writePlugin(root: string, spec: PluginSpec, folder = spec.id): Promise<string> {
+  const dir = join(root, folder);
+  const entry = spec.entry ?? 'index.js';
+  const manifest = {
+    id: spec.id,
+    name: spec.id,
+    version: spec.version ?? '1.0.0',
+    entryPoint: entry,
+    runtime: 'nodejs',
+    apiVersion: '^1.0.0',
+    ...(spec.dependencies && { dependencies: spec.dependencies }),
+    ...(spec.resourceLimits && { resourceLimits: spec.resourceLimits }),
+    ...(spec.capabilities && { capabilities: spec.capabilities }),
+    ...spec.manifest,
+  };
+  const files: Record<string, string> = { 'plugin.json': JSON.stringify(manifest, null, 2), [entry]: spec.code, ...spec.files };
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, name)), { recursive: true });
+    await writeFile(join(dir, name), content);
+  }
+  return dir;
+}
+
+/**
+ * A JS plugin class body wrapped with SDK decorators applied as functions.
+ * `exposed` names the methods to expose; `handlers` maps method → topic pattern.
+ */
+export function jsPlugin(body: string, exposed: string[], handlers: Record<string, string> = {}): string {
+  return [
+    `import { Plugin, Expose, OnEvent } from '@logomesh/plugin-host/sdk';`,
+    `class P { constructor(ctx) { this.ctx = ctx; } ${body} }`,
+    ...exposed.map((m) => `Expose()(P.prototype, ${JSON.stringify(m)});`),
+    ...Object.entries(handlers).map(([m, p]) => `OnEvent(${JSON.stringify(p)})(P.prototype, ${JSON.stringify(m)});`),
+    `export default Plugin()(P);`,
+  ].join('\n');
+}
+
+export const silentLogger = pino({ level: 'silent' });
+
+/** A host over `root` with a silent logger and a private data folder. */
+export async function hostFor(root: string, options: HostOptions = {}): Promise<PluginHost> {
+  return createPluginHost({ pluginDirs: [root], dataDir: join(root, '.data'), logger: silentLogger, ...options });
+}
+
+export async function cleanup(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** The error a promise rejects with; fails the spec if it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<any> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the promise to reject, but it resolved');
+}
