@@ -40,6 +40,8 @@ export class JsRuntime implements PluginRuntime {
   private replier?: ivm.Reference<(id: number, ok: boolean, json: string | undefined) => void>;
   private dead?: PluginHostError;
   private disposing = false;
+  /** Set once load() succeeded: before that, failures go to load()'s caller, not onCrash. */
+  private loaded = false;
   private peakMemory = 0;
   private readonly maxPayload: number;
 
@@ -84,10 +86,12 @@ export class JsRuntime implements PluginRuntime {
           { pluginId },
         );
       }
+      this.loaded = true;
       return description;
     } catch (error) {
+      const failure = this.translate(error, 'load');
       await this.dispose();
-      throw this.translate(error, 'load');
+      throw failure;
     }
   }
 
@@ -214,7 +218,7 @@ export class JsRuntime implements PluginRuntime {
     if (this.dead) return this.dead;
     this.dead = error;
     if (this.isolate && !this.isolate.isDisposed) this.isolate.dispose();
-    if (!this.disposing) this.init.onCrash(error);
+    if (this.loaded && !this.disposing) this.init.onCrash(error);
     return error;
   }
 

@@ -138,6 +138,24 @@ describe('JS runtime (isolated-vm)', () => {
     expect(report.started).to.deep.equal(['healthy']);
   });
 
+  for (const [label, code, errorClass] of [
+    ['throws', `throw new Error('broken on purpose');`, PluginError],
+    ['loops forever', `for (;;) {}`, PluginTimeoutError],
+    ['allocates without end', `const a = []; for (;;) a.push(new Array(1e5).fill(Math.random()));`, ResourceLimitError],
+  ] as const) {
+    it(`a plugin whose top-level code ${label} fails to load with ${errorClass.name}; others still start`, async () => {
+      const report = await loadPlugins(
+        { id: 'toplevel', code: `${code}\nexport default 1;`, resourceLimits: { executionTimeoutMs: 300, maxMemoryMB: 16 } },
+        healthy,
+      );
+      const line = report.plugins.find((p) => p.id === 'toplevel')!;
+      expect(line.state).to.equal('failed');
+      expect(line.error).to.be.instanceOf(errorClass);
+      if (errorClass === PluginError) expect(line.error!.message).to.include('broken on purpose');
+      expect(await host.call('healthy', 'ping', 2)).to.deep.equal({ pong: 2 });
+    });
+  }
+
   it('a default export without @Plugin() fails to load with a clear error', async () => {
     const report = await loadPlugins({ id: 'plain', code: `export default class X {}` });
     expect(report.plugins[0].error!.message).to.match(/@Plugin\(\)/);
