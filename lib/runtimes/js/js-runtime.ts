@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import ivm from 'isolated-vm';
 import {
   PluginCrashedError,
@@ -17,6 +18,8 @@ import { compileModuleGraph } from './module-graph.js';
 
 const BOOTSTRAP = `(${isolateBootstrap.toString()})`;
 const MB = 1024 * 1024;
+/** How often, at most, heap use is read after an invocation (a read costs ~4 µs). */
+export const MEMORY_CHECK_INTERVAL_MS = 20;
 
 /** Tunables of the JS runtime shared by every plugin of a host. */
 export interface JsRuntimeOptions {
@@ -29,9 +32,13 @@ export interface JsRuntimeOptions {
  * (one `ignored` callback out, two dispatcher references in), so no host object, function,
  * `Reference` or `ExternalCopy` is ever reachable from plugin code.
  *
- * Every invocation has a wall-clock deadline (`executionTimeoutMs`) that disposes the isolate
- * when it passes: isolated-vm's own `timeout` does not cover code resumed after an awaited
- * host call. Heap use is checked after each invocation because `memoryLimit` can overshoot.
+ * Every entry into the isolate (evaluation, construction, each invocation and each reply
+ * that resumes plugin code) has a wall-clock deadline (`executionTimeoutMs`) that disposes
+ * the isolate when it passes. isolated-vm's own `timeout` option is not used: it does not
+ * cover code resumed after an awaited host call, and each use leaves a wake-up queued on
+ * its timer thread until the original deadline (idle CPU after every call).
+ * Heap use is checked after invocations, at most every {@link MEMORY_CHECK_INTERVAL_MS},
+ * because `memoryLimit` can overshoot.
  */
 export class JsRuntime implements PluginRuntime {
   private isolate?: ivm.Isolate;
@@ -43,6 +50,7 @@ export class JsRuntime implements PluginRuntime {
   /** Set once load() succeeded: before that, failures go to load()'s caller, not onCrash. */
   private loaded = false;
   private peakMemory = 0;
+  private lastMemoryCheck = 0;
   private readonly maxPayload: number;
 
   constructor(
@@ -59,10 +67,7 @@ export class JsRuntime implements PluginRuntime {
     try {
       const context = (this.context = await isolate.createContext());
       await context.global.set('__lm_send', new ivm.Callback(this.onSend, { ignored: true }));
-      const endpoints = await context.eval(`${BOOTSTRAP}(globalThis, ${JSON.stringify(pluginId)})`, {
-        reference: true,
-        timeout: limits.executionTimeoutMs,
-      });
+      const endpoints = await context.eval(`${BOOTSTRAP}(globalThis, ${JSON.stringify(pluginId)})`, { reference: true });
       this.dispatcher = await endpoints.get('dispatch', { reference: true });
       this.replier = await endpoints.get('reply', { reference: true });
       const install = await endpoints.get('install', { reference: true });
@@ -70,13 +75,10 @@ export class JsRuntime implements PluginRuntime {
 
       const graph = await compileModuleGraph(isolate, join(dir, manifest.entryPoint), dir, this.compiler, pluginId);
       await graph.module.instantiate(context, graph.resolve);
-      const evaluation = graph.module.evaluate({ timeout: limits.executionTimeoutMs });
+      const evaluation = graph.module.evaluate();
       await this.withDeadline(evaluation, 'module evaluation');
       const pluginClass = await graph.module.namespace.get('default', { reference: true });
-      const installing = install.apply(undefined, [pluginClass.derefInto()], {
-        result: { copy: true },
-        timeout: limits.executionTimeoutMs,
-      }) as Promise<string>;
+      const installing = install.apply(undefined, [pluginClass.derefInto()], { result: { copy: true } }) as Promise<string>;
       const description = this.decode(await this.withDeadline(installing, 'construction'), 'construction') as PluginDescription;
       install.release();
       pluginClass.release();
@@ -137,11 +139,7 @@ export class JsRuntime implements PluginRuntime {
     if (!this.dispatcher) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' is not loaded.`);
     const json = this.encode(invocation, operation);
     try {
-      const running = this.dispatcher.apply(undefined, [json], {
-        arguments: { copy: true },
-        result: { promise: true, copy: true },
-        timeout: this.init.limits.executionTimeoutMs,
-      });
+      const running = this.dispatcher.apply(undefined, [json], { arguments: { copy: true }, result: { promise: true, copy: true } });
       const value = this.decode(await this.withDeadline(running, operation), operation);
       this.checkMemory();
       return value;
@@ -183,6 +181,9 @@ export class JsRuntime implements PluginRuntime {
 
   /** isolated-vm's limit is a guideline: enforce the declared one on top of it. */
   private checkMemory(): void {
+    const now = performance.now();
+    if (now - this.lastMemoryCheck < MEMORY_CHECK_INTERVAL_MS) return;
+    this.lastMemoryCheck = now;
     const { memoryBytes, memoryLimitBytes } = this.metrics();
     this.peakMemory = Math.max(this.peakMemory, memoryBytes);
     if (memoryBytes > memoryLimitBytes) {
@@ -235,9 +236,9 @@ export class JsRuntime implements PluginRuntime {
         ok = false;
         text = JSON.stringify(errorToWire(e));
       }
-      this.replier
-        .apply(undefined, [id, ok, text], { arguments: { copy: true }, timeout: this.init.limits.executionTimeoutMs })
-        .catch((e: unknown) => this.translate(e, 'a reply from the host'));
+      // Plugin code resumed by this reply runs inside the apply, so it gets a deadline too.
+      const resumed = this.replier.apply(undefined, [id, ok, text], { arguments: { copy: true } });
+      this.withDeadline(resumed, 'code resumed by a reply from the host').catch((e: unknown) => this.translate(e, 'a reply from the host'));
     };
     let request: GatewayRequest;
     try {

@@ -105,6 +105,19 @@ describe('JS runtime (isolated-vm)', () => {
       );
     });
 
+    it('a detached loop resumed by a host reply after the call returned is stopped too', async () => {
+      await loadPlugins(
+        { id: 'hostile', code: jsPlugin(`kick() { this.ctx.emit('tick', {}).then(() => { for (;;) {} }); return 'ok'; }`, ['kick']), resourceLimits: { executionTimeoutMs: 300 } },
+        healthy,
+      );
+      const crashed = firstValueFrom(host.events$);
+      expect(await host.call('hostile', 'kick')).to.equal('ok');
+      const event = (await crashed) as HostEvent & { error?: Error };
+      expect(event.type).to.equal('plugin.crashed');
+      expect(event.error).to.be.instanceOf(PluginTimeoutError);
+      expect(await host.call('healthy', 'ping', 3)).to.deep.equal({ pong: 3 });
+    });
+
     it('a promise that never settles times out', async () => {
       await expectCrash(jsPlugin(`hang() { return new Promise(() => {}); }`, ['hang']), 'hang', PluginTimeoutError);
     });

@@ -1,0 +1,22 @@
+// Entry of the child process run.ts starts under `taskset -c <cpu>`, so the host, its
+// isolates and isolated-vm's pool threads share one CPU. Cross-thread hand-offs then never
+// wait for another core to wake, and raw and ours are timed in the same (fast) mode.
+import { join } from 'node:path';
+import { callLatency } from './call-latency.js';
+import type { TimingChildMessage } from './child-protocol.js';
+import { loadTime } from './load-time.js';
+
+const send = (message: TimingChildMessage) =>
+  new Promise<void>((resolve, reject) => process.send!(message, (e: Error | null) => (e ? reject(e) : resolve())));
+
+async function main(tmp: string): Promise<void> {
+  const results = [await callLatency(join(tmp, 'call')), await loadTime(join(tmp, 'load'))];
+  await send({ type: 'timing', results });
+}
+
+main(process.argv[2])
+  .catch(async (e: unknown) => {
+    process.exitCode = 1;
+    await send({ type: 'error', message: (e as Error)?.stack ?? String(e) }).catch(() => undefined);
+  })
+  .finally(() => process.disconnect());
