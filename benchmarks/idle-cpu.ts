@@ -52,11 +52,9 @@ export async function measureIdleCpu(fleet: Fleet, loadedAt: number, count: numb
 }
 
 const POST_LOAD_NOTE =
-  'This window holds deferred work of loading, not idling: every isolated-vm call made with a `timeout` option queues an ' +
-  'entry on an isolated-vm timer thread that stays queued after the call returns and wakes that thread at the original ' +
-  'deadline (node_modules/isolated-vm/src/lib/timer.cc). JsRuntime passes executionTimeoutMs (5 s by default) to the ' +
-  'bootstrap eval, module evaluation, install and every invocation (onStart included), so each plugin load leaves about four ' +
-  'wake-ups 5 s later. The raw isolates make no timed calls.';
+  'This window starts 2 s after loading, so it also catches work loading leaves behind. JsRuntime enforces deadlines with ' +
+  'host timers, not isolated-vm\'s `timeout` option: each use of that option queues a wake-up on isolated-vm\'s timer ' +
+  'thread (src/lib/timer.cc) until the original deadline, which once made this window cost ~10× raw.';
 
 const STEADY_NOTE =
   'The windows in between also catch one V8 memory-reducer GC pass per isolate, ours and raw alike, some 8–16 s after ' +

@@ -28,8 +28,13 @@ function formatRecord(json: string): string {
   const parts = [
     label.padEnd(5),
     record.plugin === undefined ? '' : `[${String(record.plugin)}]`,
-    String(record.msg ?? ''),
+    printable(String(record.msg ?? '')),
     Object.keys(rest).length > 0 ? JSON.stringify(rest) : '',
   ];
   return `${parts.filter(Boolean).join(' ')}\n`;
+}
+
+/** Plugin text reaches a terminal: escape control characters so it cannot forge lines or send escape codes. */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -39,7 +39,7 @@ export function hostEventLine(event: HostEvent): string {
     case 'plugin.warning':
       return `${at} warning ${event.pluginId}: ${event.message}`;
     case 'event.dropped':
-      return `${at} event.dropped ${event.pluginId}: ${event.dropped} × '${event.topic}' (queue full)`;
+      return `${at} event.dropped ${event.pluginId}: ${event.dropped} × '${event.topic}' (${event.reason === 'too-deep' ? 'event chain too deep' : 'queue full'})`;
     default: {
       const was = event.from ? ` (was ${event.from})` : '';
       const why = event.error ? `: ${event.error.message}` : '';
@@ -55,7 +55,12 @@ export function hostEventLine(event: HostEvent): string {
  * host.plugin(id).events$().subscribe((e) => out(busEventLine(e)));
  */
 export function busEventLine(event: BusEvent): string {
-  let data = event.data === undefined ? '' : JSON.stringify(event.data) ?? String(event.data);
+  let data: string;
+  try {
+    data = event.data === undefined ? '' : (JSON.stringify(event.data) ?? String(event.data));
+  } catch {
+    data = '[unprintable]';
+  }
   if (data.length > MAX_DATA_CHARS) data = `${data.slice(0, MAX_DATA_CHARS)}…`;
   return `${clock(event.at)} [${event.source}] ${event.topic}${data ? ` ${data}` : ''}`;
 }

@@ -34,6 +34,8 @@ export interface Subscriber {
 export interface EventBusOptions {
   /** Events queued per subscribing plugin before new ones are dropped (default 1000). */
   eventQueueLimit?: number;
+  /** Longest chain of events emitted from event handlers before the next is dropped (default 8). */
+  maxEventDepth?: number;
 }
 
 export const IEventBus = Symbol.for('logomesh.IEventBus');
@@ -64,11 +66,16 @@ export class EventBus implements IEventBus {
   private readonly events = new Subject<BusEvent>();
   private readonly subscribers = new Map<string, { sub: Subscriber; queue: DeliveryQueue<BusEvent> }>();
   private readonly limit: number;
+  private readonly maxDepth: number;
+  /** Depth of the event each plugin is handling right now (deliveries are one at a time). */
+  private readonly handling = new Map<string, number>();
+  private readonly tooDeep = new Map<string, number>();
   readonly hostEvents$ = this.host.asObservable();
   readonly bus$ = this.events.asObservable();
 
   constructor(@inject(IHostOptions) options: EventBusOptions) {
     this.limit = options.eventQueueLimit ?? 1000;
+    this.maxDepth = options.maxEventDepth ?? 8;
   }
 
   emitHost(event: HostEvent): void {
@@ -82,9 +89,14 @@ export class EventBus implements IEventBus {
 
   subscribe(sub: Subscriber): void {
     this.unsubscribe(sub.pluginId);
-    const queue = new DeliveryQueue<BusEvent>(this.limit, (e) =>
-      sub.deliver(e, sub.patterns.filter((p) => topicMatches(p, e.topic))),
-    );
+    const queue = new DeliveryQueue<BusEvent>(this.limit, async (e) => {
+      this.handling.set(sub.pluginId, e.depth ?? 0);
+      try {
+        await sub.deliver(e, sub.patterns.filter((p) => topicMatches(p, e.topic)));
+      } finally {
+        this.handling.delete(sub.pluginId);
+      }
+    });
     this.subscribers.set(sub.pluginId, { sub, queue });
   }
 
@@ -98,6 +110,15 @@ export class EventBus implements IEventBus {
       throw new InvalidArgumentError(
         `'${String(event.topic)}' is not a valid topic: use dot-separated segments of letters, digits, '_' or '-'.`,
       );
+    }
+    // An emission made while its source handles an event continues that event's chain.
+    const parent = this.handling.get(event.source);
+    event = { ...event, depth: parent === undefined ? 0 : parent + 1 };
+    if (event.depth! > this.maxDepth) {
+      const dropped = (this.tooDeep.get(event.source) ?? 0) + 1;
+      this.tooDeep.set(event.source, dropped);
+      this.emitHost({ type: 'event.dropped', reason: 'too-deep', pluginId: event.source, topic: event.topic, dropped, at: Date.now() });
+      return { delivered: [], dropped: [], failed: [] };
     }
     this.events.next(event);
     const targets = [...this.subscribers.values()].filter(
@@ -116,7 +137,7 @@ export class EventBus implements IEventBus {
       else if (o.status === 'failed') report.failed.push({ pluginId, error: o.error });
       else {
         report.dropped.push(pluginId);
-        this.emitHost({ type: 'event.dropped', pluginId, topic: event.topic, dropped: targets[i].queue.dropped, at: Date.now() });
+        this.emitHost({ type: 'event.dropped', reason: 'queue-full', pluginId, topic: event.topic, dropped: targets[i].queue.dropped, at: Date.now() });
       }
     });
     return report;

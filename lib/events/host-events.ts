@@ -19,9 +19,14 @@ export interface PluginWarningEvent {
   at: number;
 }
 
-/** A subscriber's queue was full, so an event was not delivered to it. */
+/**
+ * An event was not delivered: the subscriber's queue was full (`queue-full`, `pluginId` is the
+ * subscriber), or it was emitted by a handler of an event chain already `maxEventDepth` deep
+ * (`too-deep`, `pluginId` is the emitter): two plugins re-emitting what they handle stop there.
+ */
 export interface EventDroppedEvent {
   type: 'event.dropped';
+  reason: 'queue-full' | 'too-deep';
   pluginId: string;
   topic: string;
   dropped: number;
@@ -37,6 +42,8 @@ export interface BusEvent<T = unknown> {
   data: T;
   source: string;
   at: number;
+  /** How many handlers deep this event was emitted (0: not from inside a handler). Set by the bus. */
+  depth?: number;
 }
 
 /** The host's source name on bus events it publishes itself. */

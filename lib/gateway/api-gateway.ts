@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import { ILogger } from '../di/tokens.js';
-import { InvalidArgumentError, PermissionDeniedError } from '../errors.js';
+import { InvalidArgumentError, PermissionDeniedError, ResourceLimitError } from '../errors.js';
 import { IEventBus } from '../events/event-bus.js';
 import { isValidTopic } from '../events/topic.js';
 import type { PluginManifest } from '../registry/manifest-schema.js';
@@ -25,6 +25,8 @@ export interface IApiGateway {
 }
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+/** Calls one plugin may have in flight to other plugins at once. */
+export const MAX_CALLS_IN_FLIGHT = 32;
 
 /**
  * The one door from a plugin into the host. Runtimes only marshal requests; every decision
@@ -38,6 +40,7 @@ const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 export class ApiGateway implements IApiGateway {
   private directory?: PluginDirectory;
   private readonly loggers = new Map<string, Logger>();
+  private readonly callsInFlight = new Map<string, number>();
 
   constructor(
     @inject(ILogger) private readonly logger: Logger,
@@ -80,7 +83,7 @@ export class ApiGateway implements IApiGateway {
     // The source is stamped here, from the channel the request came in on: a plugin cannot name
     // another. Emitting only enqueues: waiting for delivery would deadlock two plugins whose
     // handlers emit to each other.
-    void this.bus.publish({ topic, data, source: pluginId, at: Date.now() });
+    this.bus.publish({ topic, data, source: pluginId, at: Date.now() }).catch((e: unknown) => this.log(pluginId, 'error', `emit '${topic}' failed: ${String(e)}`));
   }
 
   async call(pluginId: string, target: string, method: string, args: unknown[]): Promise<unknown> {
@@ -91,6 +94,17 @@ export class ApiGateway implements IApiGateway {
     if (!caller?.dependencies?.some((d) => d.id === target)) {
       throw new PermissionDeniedError(pluginId, 'call', `${target}.${method}`, `a dependency on '${target}'`);
     }
-    return this.directory!.invoke(pluginId, target, method, args);
+    // A caller flooding its dependency would make the dependency's own calls miss their
+    // deadlines (and crash it); calls past the cap fail on the caller's side instead.
+    const inFlight = this.callsInFlight.get(pluginId) ?? 0;
+    if (inFlight >= MAX_CALLS_IN_FLIGHT) {
+      throw new ResourceLimitError(pluginId, 'calls', `Plugin '${pluginId}' already has ${inFlight} calls to other plugins in flight; await some first.`);
+    }
+    this.callsInFlight.set(pluginId, inFlight + 1);
+    try {
+      return await this.directory!.invoke(pluginId, target, method, args);
+    } finally {
+      this.callsInFlight.set(pluginId, (this.callsInFlight.get(pluginId) ?? 1) - 1);
+    }
   }
 }

@@ -18,6 +18,10 @@ export interface HostOptions {
   eventQueueLimit?: number;
   /** Largest JSON text one value may take when crossing into or out of a plugin. Default 4 MiB. */
   maxPayloadBytes?: number;
+  /** Time all plugins' `onStop` hooks get together in `close()`, ms. Default 10 000. */
+  closeTimeoutMs?: number;
+  /** Longest chain of events emitted from event handlers (A's handler emits, B's handler emits, …). Default 8. */
+  maxEventDepth?: number;
   /** A pino logger; by default one at level `warn` on stderr (`LOGOMESH_LOG_LEVEL` overrides). */
   logger?: Logger;
   /** Parent container; the host always works in a child of it. */

@@ -318,14 +318,27 @@ export class PluginHost implements PluginDirectory {
     return known.map((id) => this.status(id));
   }
 
-  /** Stops every plugin in reverse dependency order and releases every sandbox. */
+  /**
+   * Stops every plugin in reverse dependency order and releases every sandbox. Plugins get
+   * `closeTimeoutMs` (default 10 s) in all for their `onStop`; after that the rest are
+   * disposed without waiting, so a hanging `onStop` cannot hold the host open.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const deadline = performance.now() + (this.options.closeTimeoutMs ?? 10_000);
     for (const id of [...this.order].reverse()) {
       const plugin = this.plugins.get(id);
       if (!plugin) continue;
-      if (plugin.state === 'started') await this.stop(id).catch((e) => this.warn(plugin, `stop failed: ${String(e)}`));
+      const remaining = deadline - performance.now();
+      if (plugin.state === 'started' && remaining > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          this.stop(id).catch((e) => this.warn(plugin, `stop failed: ${String(e)}`)),
+          new Promise((resolve) => (timer = setTimeout(resolve, remaining))),
+        ]);
+        clearTimeout(timer);
+      }
       await plugin.runtime?.dispose();
     }
     this.bus.close();

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import semver from 'semver';
+import { HOST_SOURCE } from '../events/host-events.js';
 import { ManifestError, type ManifestProblem } from '../errors.js';
 import { PLUGIN_API_VERSION } from '../version.js';
 import {
@@ -225,6 +226,7 @@ function records(value: unknown): [number, Json][] {
 
 function semanticProblems(m: Json, options: ManifestValidationOptions): ManifestProblem[] {
   return [
+    ...idProblems(m),
     ...versionProblems(m),
     ...apiVersionProblems(m, options.apiVersion ?? PLUGIN_API_VERSION),
     ...entryPointProblems(m),
@@ -233,6 +235,14 @@ function semanticProblems(m: Json, options: ManifestValidationOptions): Manifest
     ...limitProblems(m, options.hostLimits ?? HOST_MAXIMUM_LIMITS),
     ...pathMapProblems(m),
   ];
+}
+
+/** Ids the host uses for itself: a plugin named `host` could pass its events off as the host's. */
+export const RESERVED_IDS: readonly string[] = [HOST_SOURCE, 'logomesh'];
+
+function idProblems(m: Json): ManifestProblem[] {
+  if (typeof m.id !== 'string' || !RESERVED_IDS.includes(m.id)) return [];
+  return [{ pointer: '/id', message: `'${m.id}' is reserved by the host`, hint: 'choose another id' }];
 }
 
 function versionProblems(m: Json): ManifestProblem[] {

@@ -15,7 +15,11 @@ export type PluginInvocation =
 export type LifecycleHook = 'onStart' | 'onStop' | 'serializeState' | 'deserializeState';
 
 /** Plugin → host: the dispatcher's answer. */
-export type InvocationResult = { ok: true; value: unknown } | { ok: false; error: SerializedError };
+export type InvocationResult =
+  | { ok: true; value: unknown }
+  | { ok: false; error: SerializedError }
+  /** The answer was too large to send (checked inside the sandbox, before any copy). */
+  | { ok: false; limit: 'payload'; size: number };
 
 /** What a plugin class declares, read by the sandbox after `init`. */
 export interface PluginDescription {

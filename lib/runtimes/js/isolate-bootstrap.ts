@@ -11,30 +11,86 @@ export interface IsolateEndpoints {
   reply(id: number, ok: boolean, json: string | undefined): void;
 }
 
-export function isolateBootstrap(global: Record<string, unknown>, pluginId: string): IsolateEndpoints {
+/** Limits the isolate side enforces before anything is copied out to the host. */
+export interface BootstrapOptions {
+  pluginId: string;
+  /** Largest JSON text sent to the host or returned from a call. */
+  maxPayload: number;
+  /** Requests (logs included) sent and not yet answered by the host. */
+  maxPending: number;
+  /** Bytes of such requests. */
+  maxPendingBytes: number;
+}
+
+export function isolateBootstrap(global: Record<string, unknown>, options: BootstrapOptions): IsolateEndpoints {
+  'use strict'; // strict functions are hidden from stack-trace introspection (CallSite.getFunction)
+  const { pluginId, maxPayload, maxPending, maxPendingBytes } = options;
   const send = global.__lm_send as Send;
   delete global.__lm_send;
-  // isolated-vm's memoryLimit does not count WebAssembly memory: no WebAssembly in JS plugins.
+  // Memory that isolated-vm's memoryLimit does not count: WebAssembly memories, ICU objects
+  // behind Intl, and resizable buffers (also disabled by a V8 flag in the host).
   delete global.WebAssembly;
+  delete global.Intl;
+  delete (ArrayBuffer.prototype as unknown as Record<string, unknown>).resize;
+  delete (SharedArrayBuffer.prototype as unknown as Record<string, unknown>).grow;
 
-  // Captured before plugin code runs, so a plugin that replaces JSON only breaks itself.
+  // Captured before plugin code runs, so a plugin that replaces these only breaks itself.
   const { stringify, parse } = JSON;
   const freeze = Object.freeze;
+  const LocalPromise = Promise;
+  const LocalError = Error;
   const HOOKS = ['onStart', 'onStop', 'serializeState', 'deserializeState'];
-  const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  const pending: Record<number, { resolve(v: unknown): void; reject(e: unknown): void; bytes: number } | undefined> =
+    Object.create(null);
+  let pendingCount = 0;
+  let pendingBytes = 0;
+  let droppedLogs = 0;
   let nextId = 0;
 
+  const limitError = (message: string) => {
+    const error = new LocalError(message) as Error & { code?: string };
+    error.name = 'ResourceLimitError';
+    error.code = 'LOGOMESH_ERR_RESOURCE_LIMIT';
+    return error;
+  };
+  const read = (obj: unknown, key: string): unknown => {
+    try {
+      return (obj as Record<string, unknown>)[key];
+    } catch {
+      return undefined;
+    }
+  };
   const serializeError = (e: unknown) => {
-    const err = (e ?? {}) as { name?: unknown; message?: unknown; code?: unknown; stack?: unknown };
+    const name = read(e, 'name');
+    const message = read(e, 'message');
+    const code = read(e, 'code');
+    const stack = read(e, 'stack');
+    let text: string;
+    try {
+      text = typeof message === 'string' ? message : String(e);
+    } catch {
+      text = 'unprintable error';
+    }
     return {
-      name: typeof err.name === 'string' ? err.name : 'Error',
-      message: typeof err.message === 'string' ? err.message : String(e),
-      code: typeof err.code === 'string' ? err.code : undefined,
-      stack: typeof err.stack === 'string' ? err.stack : undefined,
+      name: typeof name === 'string' ? name : 'Error',
+      message: text.slice(0, 4096),
+      code: typeof code === 'string' ? code : undefined,
+      stack: typeof stack === 'string' ? stack.slice(0, 16384) : undefined,
     };
   };
+  const noop = () => undefined;
+  /** Sends one request if the budget allows; returns false when it does not. */
+  const trySend = (json: string, resolve: (v: unknown) => void, reject: (e: unknown) => void): boolean => {
+    if (pendingCount >= maxPending || pendingBytes + json.length > maxPendingBytes) return false;
+    const id = ++nextId;
+    pending[id] = { resolve, reject, bytes: json.length };
+    pendingCount++;
+    pendingBytes += json.length;
+    send(id, json);
+    return true;
+  };
   const request = (req: object): Promise<unknown> =>
-    new Promise((resolve, reject) => {
+    new LocalPromise((resolve, reject) => {
       let json: string;
       try {
         json = stringify(req);
@@ -42,21 +98,29 @@ export function isolateBootstrap(global: Record<string, unknown>, pluginId: stri
         reject(new TypeError(`value cannot be sent to the host: ${serializeError(e).message}`));
         return;
       }
-      const id = ++nextId;
-      pending.set(id, { resolve, reject });
-      send(id, json);
+      if (json.length > maxPayload) reject(limitError(`request to the host is ${json.length} bytes; the limit is ${maxPayload}`));
+      else if (!trySend(json, resolve, reject)) {
+        reject(limitError(`too many requests waiting for the host (${pendingCount}); await earlier ones first`));
+      }
     });
+  // Logs are fire-and-forget: past the budget they are dropped and the count is reported
+  // with the next log that gets through.
   const log = (level: string) => (message: unknown, fields?: unknown) => {
+    let json: string;
+    const text = String(message).slice(0, 8192);
+    const extra = droppedLogs > 0 ? { droppedLogs } : undefined;
     try {
-      send(0, stringify({ op: 'log', level, message: String(message), fields }));
+      json = stringify({ op: 'log', level, message: text, fields: fields ?? extra });
     } catch {
-      send(0, stringify({ op: 'log', level, message: String(message) }));
+      json = stringify({ op: 'log', level, message: text, fields: extra });
     }
+    if (json.length > maxPayload || !trySend(json, noop, noop)) droppedLogs++;
+    else droppedLogs = 0;
   };
   const ctx = freeze({
     pluginId,
     log: freeze({ debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') }),
-    emit: (topic: string, data?: unknown) => request({ op: 'emit', topic, data }).then(() => undefined),
+    emit: (topic: string, data?: unknown) => request({ op: 'emit', topic, data }).then(noop),
     call: (target: string, method: string, ...args: unknown[]) => request({ op: 'call', pluginId: target, method, args }),
   });
 
@@ -64,11 +128,16 @@ export function isolateBootstrap(global: Record<string, unknown>, pluginId: stri
   let instance: Record<string, (...a: unknown[]) => unknown> | undefined;
   let meta: Meta = { exposed: {}, handlers: [] };
 
+  const encode = (ok: boolean, payload: unknown): string => {
+    const json = ok ? stringify({ ok, value: payload }) : stringify({ ok, error: payload });
+    if (json.length > maxPayload) return stringify({ ok: false, limit: 'payload', size: json.length });
+    return json;
+  };
   const answer = (fn: () => unknown): string => {
     try {
-      return stringify({ ok: true, value: fn() });
+      return encode(true, fn());
     } catch (e) {
-      return stringify({ ok: false, error: serializeError(e) });
+      return encode(false, serializeError(e));
     }
   };
 
@@ -108,22 +177,29 @@ export function isolateBootstrap(global: Record<string, unknown>, pluginId: stri
         } else if (inv.type === 'hook') {
           if (typeof self[inv.hook] === 'function') value = await self[inv.hook](inv.arg);
         }
-        return stringify({ ok: true, value });
+        return encode(true, value);
       } catch (e) {
-        return stringify({ ok: false, error: serializeError(e) });
+        try {
+          return encode(false, serializeError(e));
+        } catch {
+          return '{"ok":false,"error":{"name":"Error","message":"unserialisable error"}}';
+        }
       }
     },
 
     reply(id, ok, json) {
-      const waiter = pending.get(id);
+      const waiter = pending[id];
       if (!waiter) return;
-      pending.delete(id);
+      pending[id] = undefined;
+      delete pending[id];
+      pendingCount--;
+      pendingBytes -= waiter.bytes;
       if (ok) {
         waiter.resolve(json === undefined ? undefined : parse(json));
         return;
       }
       const info = parse(json ?? '{}');
-      const error = new Error(info.message) as Error & { code?: string };
+      const error = new LocalError(info.message) as Error & { code?: string };
       error.name = info.name;
       error.code = info.code;
       waiter.reject(error);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
 import ivm from 'isolated-vm';
 import {
   PluginCrashedError,
@@ -8,13 +9,19 @@ import {
   PluginLoadError,
   PluginTimeoutError,
   ResourceLimitError,
-  type SerializedError,
 } from '../../errors.js';
 import type { GatewayRequest, InvocationResult, LifecycleHook, PluginDescription, PluginInvocation } from '../protocol.js';
 import type { PluginRuntime, RuntimeInit, RuntimeMetrics } from '../runtime.js';
-import { isolateBootstrap } from './isolate-bootstrap.js';
+import { isolateBootstrap, type BootstrapOptions } from './isolate-bootstrap.js';
 import type { ModuleCompiler } from './module-compiler.js';
 import { compileModuleGraph } from './module-graph.js';
+import { errorToWire, jsonDepth, MAX_JSON_DEPTH } from './wire.js';
+
+// Resizable ArrayBuffers and growable SharedArrayBuffers commit memory outside the allocator
+// isolated-vm limits (and reserve address space up to maxByteLength): a plugin could use
+// gigabytes under a 16 MB cap. This turns them off for isolates created from now on; the
+// host's existing buffers are unaffected, new host buffers are created non-resizable.
+v8.setFlagsFromString('--no-harmony-rab-gsab');
 
 const BOOTSTRAP = `(${isolateBootstrap.toString()})`;
 const MB = 1024 * 1024;
@@ -25,6 +32,8 @@ export const MEMORY_CHECK_INTERVAL_MS = 20;
 export interface JsRuntimeOptions {
   /** Largest JSON text a single value may take when crossing the boundary (default 4 MiB). */
   maxPayloadBytes?: number;
+  /** Requests a plugin may have waiting for the host, logs included (default 256). */
+  maxPendingRequests?: number;
 }
 
 /**
@@ -51,7 +60,10 @@ export class JsRuntime implements PluginRuntime {
   private loaded = false;
   private peakMemory = 0;
   private lastMemoryCheck = 0;
+  private sampling = false;
+  private memoryBytes = 0;
   private readonly maxPayload: number;
+  private readonly maxPending: number;
 
   constructor(
     private readonly init: RuntimeInit,
@@ -59,6 +71,7 @@ export class JsRuntime implements PluginRuntime {
     options: JsRuntimeOptions = {},
   ) {
     this.maxPayload = options.maxPayloadBytes ?? 4 * MB;
+    this.maxPending = options.maxPendingRequests ?? 256;
   }
 
   async load(): Promise<PluginDescription> {
@@ -67,7 +80,13 @@ export class JsRuntime implements PluginRuntime {
     try {
       const context = (this.context = await isolate.createContext());
       await context.global.set('__lm_send', new ivm.Callback(this.onSend, { ignored: true }));
-      const endpoints = await context.eval(`${BOOTSTRAP}(globalThis, ${JSON.stringify(pluginId)})`, { reference: true });
+      const bootstrap: BootstrapOptions = {
+        pluginId,
+        maxPayload: this.maxPayload,
+        maxPending: this.maxPending,
+        maxPendingBytes: Math.max(this.maxPayload, 8 * MB),
+      };
+      const endpoints = await context.eval(`${BOOTSTRAP}(globalThis, ${JSON.stringify(bootstrap)})`, { reference: true });
       this.dispatcher = await endpoints.get('dispatch', { reference: true });
       this.replier = await endpoints.get('reply', { reference: true });
       const install = await endpoints.get('install', { reference: true });
@@ -79,9 +98,10 @@ export class JsRuntime implements PluginRuntime {
       await this.withDeadline(evaluation, 'module evaluation');
       const pluginClass = await graph.module.namespace.get('default', { reference: true });
       const installing = install.apply(undefined, [pluginClass.derefInto()], { result: { copy: true } }) as Promise<string>;
-      const description = this.decode(await this.withDeadline(installing, 'construction'), 'construction') as PluginDescription;
+      const description = checkDescription(this.decode(await this.withDeadline(installing, 'construction'), 'construction'), pluginId);
       install.release();
       pluginClass.release();
+      await this.sampleMemory();
       if (description.declaredId !== undefined && description.declaredId !== pluginId) {
         throw new PluginLoadError(
           `Plugin class declares id '${description.declaredId}' but its manifest says '${pluginId}'. Make them agree.`,
@@ -109,14 +129,13 @@ export class JsRuntime implements PluginRuntime {
     return this.invoke({ type: 'hook', hook, arg }, hook);
   }
 
+  /** The last memory sample (taken after load and after invocations) and CPU time so far. */
   metrics(): RuntimeMetrics {
-    const limit = this.init.limits.maxMemoryMB * MB;
-    if (!this.isolate || this.isolate.isDisposed) return { memoryBytes: 0, memoryLimitBytes: limit, cpuTimeMs: 0 };
-    const heap = this.isolate.getHeapStatisticsSync();
+    const alive = this.isolate && !this.isolate.isDisposed;
     return {
-      memoryBytes: heap.used_heap_size + heap.externally_allocated_size,
-      memoryLimitBytes: limit,
-      cpuTimeMs: Number(this.isolate.cpuTime) / 1e6,
+      memoryBytes: alive ? this.memoryBytes : 0,
+      memoryLimitBytes: this.init.limits.maxMemoryMB * MB,
+      cpuTimeMs: alive ? Number(this.isolate!.cpuTime) / 1e6 : 0,
     };
   }
 
@@ -174,21 +193,40 @@ export class JsRuntime implements PluginRuntime {
     if (typeof json !== 'string' || json.length > this.maxPayload) {
       throw new ResourceLimitError(this.init.pluginId, 'payload', `The result of ${operation} exceeds ${this.maxPayload} bytes.`);
     }
+    this.checkDepth(json, `the result of ${operation}`);
     const result = JSON.parse(json) as InvocationResult;
     if (result.ok) return result.value;
+    if ('limit' in result) {
+      throw new ResourceLimitError(this.init.pluginId, 'payload', `The result of ${operation} is ${result.size} bytes; the limit is ${this.maxPayload}.`);
+    }
     throw new PluginError(this.init.pluginId, operation, result.error);
   }
 
-  /** isolated-vm's limit is a guideline: enforce the declared one on top of it. */
+  /**
+   * isolated-vm's limit is a guideline: the declared one is enforced on top of it, from a
+   * sample taken at most every MEMORY_CHECK_INTERVAL_MS. The sample is asynchronous: the
+   * synchronous read waits for the isolate to be idle, which a plugin could delay at will.
+   */
   private checkMemory(): void {
     const now = performance.now();
-    if (now - this.lastMemoryCheck < MEMORY_CHECK_INTERVAL_MS) return;
+    if (this.sampling || now - this.lastMemoryCheck < MEMORY_CHECK_INTERVAL_MS) return;
     this.lastMemoryCheck = now;
-    const { memoryBytes, memoryLimitBytes } = this.metrics();
-    this.peakMemory = Math.max(this.peakMemory, memoryBytes);
-    if (memoryBytes > memoryLimitBytes) {
-      this.crash(this.memoryError(memoryBytes));
-      throw this.dead;
+    void this.sampleMemory();
+  }
+
+  private async sampleMemory(): Promise<void> {
+    const isolate = this.isolate;
+    if (!isolate || isolate.isDisposed || this.sampling) return;
+    this.sampling = true;
+    try {
+      const heap = await isolate.getHeapStatistics();
+      this.memoryBytes = heap.used_heap_size + heap.externally_allocated_size;
+      this.peakMemory = Math.max(this.peakMemory, this.memoryBytes);
+      if (this.memoryBytes > this.init.limits.maxMemoryMB * MB) this.crash(this.memoryError(this.memoryBytes));
+    } catch {
+      // The isolate went away while sampling: whoever disposed it reports why.
+    } finally {
+      this.sampling = false;
     }
   }
 
@@ -201,14 +239,21 @@ export class JsRuntime implements PluginRuntime {
     );
   }
 
+  private checkDepth(json: string, what: string): void {
+    if (jsonDepth(json) > MAX_JSON_DEPTH) {
+      throw new ResourceLimitError(this.init.pluginId, 'payload', `${what} is nested deeper than ${MAX_JSON_DEPTH} levels.`);
+    }
+  }
+
   /** Maps whatever a failed invocation threw to the typed error the caller sees. */
   private translate(error: unknown, operation: string): PluginHostError {
     if (this.dead) return this.dead;
     if (error instanceof PluginHostError) return error;
     const message = (error as Error)?.message ?? String(error);
-    const { pluginId, limits } = this.init;
-    if (/memory limit/i.test(message)) return this.crash(this.memoryError());
-    if (/timed out/i.test(message)) return this.crash(new PluginTimeoutError(pluginId, operation, limits.executionTimeoutMs));
+    const { pluginId } = this.init;
+    // Only isolated-vm disposes an isolate on its own, and only for memory: a plugin's error
+    // text alone ('memory limit') must not decide the classification.
+    if (this.isolate?.isDisposed && !this.disposing && /memory limit/i.test(message)) return this.crash(this.memoryError());
     if (this.disposing) return new PluginCrashedError(pluginId, `Plugin '${pluginId}' was stopped during ${operation}.`);
     if (this.isolate?.isDisposed) return this.crash(new PluginCrashedError(pluginId, `Plugin '${pluginId}' sandbox died during ${operation}: ${message}`));
     return new PluginError(pluginId, operation, { name: (error as Error)?.name ?? 'Error', message, stack: (error as Error)?.stack });
@@ -226,8 +271,9 @@ export class JsRuntime implements PluginRuntime {
   /** The isolate's only way out: a request for the gateway, as JSON text. */
   private readonly onSend = (id: unknown, json: unknown): void => {
     if (this.dead || typeof id !== 'number') return;
+    // Every request is answered, logs included: the answer frees the plugin's request budget.
     const answer = (ok: boolean, value: unknown) => {
-      if (id === 0 || !this.replier || this.dead) return;
+      if (!this.replier || this.dead) return;
       let text: string | undefined;
       try {
         text = value === undefined ? undefined : JSON.stringify(value);
@@ -243,6 +289,7 @@ export class JsRuntime implements PluginRuntime {
     let request: GatewayRequest;
     try {
       if (typeof json !== 'string' || json.length > this.maxPayload) throw new ResourceLimitError(this.init.pluginId, 'payload', `A request to the host exceeds ${this.maxPayload} bytes.`);
+      this.checkDepth(json, 'A request to the host');
       request = JSON.parse(json) as GatewayRequest;
     } catch (e) {
       answer(false, errorToWire(e));
@@ -255,7 +302,18 @@ export class JsRuntime implements PluginRuntime {
   };
 }
 
-function errorToWire(e: unknown): SerializedError {
-  const err = e as { name?: string; message?: string; code?: string };
-  return { name: err?.name ?? 'Error', message: err?.message ?? String(e), code: err?.code };
+/** The plugin's self-description is plugin output: check its shape before the host relies on it. */
+function checkDescription(value: unknown, pluginId: string): PluginDescription {
+  const d = value as PluginDescription;
+  const strings = (a: unknown) => Array.isArray(a) && a.every((x) => typeof x === 'string');
+  const ok =
+    d !== null &&
+    typeof d === 'object' &&
+    strings(d.exposed) &&
+    strings(d.hooks) &&
+    Array.isArray(d.handlers) &&
+    d.handlers.every((h) => h !== null && typeof h === 'object' && typeof h.pattern === 'string' && typeof h.method === 'string') &&
+    (d.declaredId === undefined || typeof d.declaredId === 'string');
+  if (!ok) throw new PluginLoadError(`Plugin '${pluginId}' described itself in an unexpected shape; was the SDK tampered with?`, { pluginId });
+  return { exposed: d.exposed, handlers: d.handlers, hooks: d.hooks, declaredId: d.declaredId };
 }

@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { PluginLoadError } from '../../errors.js';
+
+/** Largest module source a plugin may ship (compiling runs on the host's thread). */
+export const MAX_MODULE_BYTES = 2 * 1024 * 1024;
 
 /** Bump when the compiler options below change, so cached output is not reused. */
 const CACHE_VERSION = 'ts6-es2022-decorators-1';
@@ -21,6 +24,10 @@ export class ModuleCompiler {
   constructor(private readonly cacheDir?: string) {}
 
   async load(path: string, pluginId?: string): Promise<string> {
+    const size = (await stat(path)).size;
+    if (size > MAX_MODULE_BYTES) {
+      throw new PluginLoadError(`Plugin ${pluginId ?? ''} module ${path} is ${size} bytes; modules may be at most ${MAX_MODULE_BYTES}.`, { pluginId });
+    }
     const source = await readFile(path, 'utf8');
     const ext = extname(path);
     if (ext !== '.ts' && ext !== '.mts') return source;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ivm from 'isolated-vm';
 import { PluginHostError, PluginLoadError } from '../../errors.js';
@@ -57,7 +58,10 @@ export async function compileModuleGraph(
     return module;
   };
 
-  const module = await visit(entryPath);
+  // The entry point gets the same check as every import: its real path must stay inside.
+  const entry = resolveImport(`./${relative(root, entryPath)}`, join(root, 'plugin.json'), root, pluginId);
+  if (entry.kind !== 'file') throw new PluginLoadError(`Plugin ${pluginId ?? ''} entry point is not a module file.`, { pluginId });
+  const module = await visit(entry.path);
   return {
     module,
     modules: byPath.size,
