@@ -96,7 +96,13 @@ export class JsRuntime implements PluginRuntime {
       await graph.module.instantiate(context, graph.resolve);
       const evaluation = graph.module.evaluate();
       await this.withDeadline(evaluation, 'module evaluation');
-      const pluginClass = await graph.module.namespace.get('default', { reference: true });
+      const pluginClass = await graph.module.namespace.get('default', { reference: true }).catch((e: unknown) => {
+        throw new PluginLoadError(
+          `Plugin '${pluginId}' entry module has no usable default export (${(e as Error).message}); ` +
+            `export the plugin class as default, and do not leave a top-level await pending.`,
+          { pluginId, cause: e },
+        );
+      });
       const installing = install.apply(undefined, [pluginClass.derefInto()], { result: { copy: true } }) as Promise<string>;
       const description = checkDescription(this.decode(await this.withDeadline(installing, 'construction'), 'construction'), pluginId);
       install.release();
