@@ -1,3 +1,4 @@
+import { printable } from './cli-logger.js';
 import type { BusEvent, HostEvent } from '../events/host-events.js';
 import type { PluginStatus } from '../host/plugin-host.js';
 
@@ -40,6 +41,8 @@ export function hostEventLine(event: HostEvent): string {
       return `${at} warning ${event.pluginId}: ${event.message}`;
     case 'event.dropped':
       return `${at} event.dropped ${event.pluginId}: ${event.dropped} × '${event.topic}' (${event.reason === 'too-deep' ? 'event chain too deep' : 'queue full'})`;
+    case 'permission.denied':
+      return `${at} permission.denied ${event.pluginId}: ${event.operation} ${printable(event.target)} (needs ${event.needed})`;
     default: {
       const was = event.from ? ` (was ${event.from})` : '';
       const why = event.error ? `: ${event.error.message}` : '';

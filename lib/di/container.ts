@@ -33,5 +33,9 @@ export function createHostContainer(options: HostOptions): DependencyContainer {
   c.register(IApiGateway, { useClass: ApiGateway }, scoped);
   c.register(IRuntimeFactory, { useClass: RuntimeFactory }, scoped);
   options.configure?.(c);
+  const services = c.resolve<IApiGateway>(IApiGateway).services;
+  for (const service of options.services ?? []) {
+    services.register(typeof service === 'function' ? c.resolve(service as new () => object) : service);
+  }
   return c;
 }

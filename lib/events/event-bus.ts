@@ -28,6 +28,8 @@ export interface Subscriber {
   pluginId: string;
   patterns: readonly string[];
   capabilities: readonly string[];
+  /** Whether the subscriber may receive this topic at all (its permissions). */
+  accepts?(topic: string): boolean;
   deliver(event: BusEvent, matchedPatterns: string[]): Promise<void>;
 }
 
@@ -108,7 +110,7 @@ export class EventBus implements IEventBus {
   async publish(event: BusEvent, only: PluginFilter = {}): Promise<PublishReport> {
     if (!isValidTopic(event.topic)) {
       throw new InvalidArgumentError(
-        `'${String(event.topic)}' is not a valid topic: use dot-separated segments of letters, digits, '_' or '-'.`,
+        `'${String(event.topic)}' is not a valid topic: use dot-separated segments of lowercase letters, digits, '_' or '-'.`,
       );
     }
     // An emission made while its source handles an event continues that event's chain.
@@ -127,7 +129,8 @@ export class EventBus implements IEventBus {
         (only.pluginIds === undefined || only.pluginIds.includes(sub.pluginId)) &&
         !(only.excludePlugins ?? []).includes(sub.pluginId) &&
         (only.capabilities ?? []).every((c) => sub.capabilities.includes(c)) &&
-        sub.patterns.some((p) => topicMatches(p, event.topic)),
+        sub.patterns.some((p) => topicMatches(p, event.topic)) &&
+        (sub.accepts === undefined || sub.accepts(event.topic)),
     );
     const outcomes = await Promise.all(targets.map(({ queue }) => queue.push(event)));
     const report: PublishReport = { delivered: [], dropped: [], failed: [] };

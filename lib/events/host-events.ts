@@ -33,8 +33,19 @@ export interface EventDroppedEvent {
   at: number;
 }
 
+/** A plugin asked for something its permissions do not allow. */
+export interface PermissionDeniedEvent {
+  type: 'permission.denied';
+  pluginId: string;
+  operation: string;
+  target: string;
+  /** The permission that would have allowed it. */
+  needed: string;
+  at: number;
+}
+
 /** Everything `host.events$` can emit. Switch on `type`. */
-export type HostEvent = PluginStateEvent | PluginWarningEvent | EventDroppedEvent;
+export type HostEvent = PluginStateEvent | PluginWarningEvent | EventDroppedEvent | PermissionDeniedEvent;
 
 /** An event on the bus, published by the host or emitted by a plugin (`source` is stamped by the host). */
 export interface BusEvent<T = unknown> {

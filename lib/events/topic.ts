@@ -19,7 +19,8 @@ export function topicMatches(pattern: string, topic: string): boolean {
   return p.length === t.length;
 }
 
-const SEGMENT = /^[A-Za-z0-9_-]+$/;
+// Lowercase only, like manifest event scopes, so every publishable topic can be granted.
+const SEGMENT = /^[a-z0-9_-]+$/;
 
 /** True when `topic` is a concrete topic a plugin or the host may publish to. */
 export function isValidTopic(topic: unknown): topic is string {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { DependencyContainer } from 'tsyringe';
+import type { HostPermissionPolicy } from '../gateway/permissions.js';
 import type { ResourceLimits } from '../registry/manifest-schema.js';
 
 /** Options of `createPluginHost()`. Every field is optional. */
@@ -22,6 +23,24 @@ export interface HostOptions {
   closeTimeoutMs?: number;
   /** Longest chain of events emitted from event handlers (A's handler emits, B's handler emits, …). Default 8. */
   maxEventDepth?: number;
+  /** What any manifest may ask for; a manifest asking for more fails to load with the list. */
+  permissionPolicy?: HostPermissionPolicy;
+  /** Bytes each plugin may write through `ctx.fs` over its life, MB. Default 100. */
+  writeQuotaMB?: number;
+  /** Network settings for `ctx.net.fetch`. */
+  network?: {
+    /** Loopback/private/link-local addresses or CIDRs plugins may still reach (e.g. a local service). Default none. */
+    allowAddress?: string[];
+    /** DNS resolution override (tests, custom resolvers). */
+    resolve?(hostname: string): Promise<{ address: string; family: 4 | 6 }[]>;
+  };
+  /** Gateway requests per second per plugin (and burst) before the plugin is made to wait. Default 2000/500. */
+  gatewayRate?: { perSecond: number; burst: number };
+  /**
+   * Host services plugins may call with `ctx.services.call(operation, args)`: instances, or
+   * classes resolved from the host's container. Only their `@PluginApi()` methods are reachable.
+   */
+  services?: (object | (new (...args: never[]) => object))[];
   /** A pino logger; by default one at level `warn` on stderr (`LOGOMESH_LOG_LEVEL` overrides). */
   logger?: Logger;
   /** Parent container; the host always works in a child of it. */

@@ -7,6 +7,7 @@ import { IHostOptions, ILogger } from '../di/tokens.js';
 import {
   DependencyError,
   InvalidArgumentError,
+  ManifestError,
   MethodNotExposedError,
   PluginHostError,
   PluginLoadError,
@@ -16,7 +17,9 @@ import {
 import { IEventBus, type PluginFilter, type PublishReport } from '../events/event-bus.js';
 import { HOST_SOURCE, type BusEvent, type HostEvent } from '../events/host-events.js';
 import { isValidTopicPattern } from '../events/topic.js';
-import { IApiGateway, type PluginDirectory } from '../gateway/api-gateway.js';
+import { IApiGateway, pluginDataDir, type AuditEvent, type PluginDirectory, type PluginUsage } from '../gateway/api-gateway.js';
+import type { HostServiceRegistry } from '../gateway/host-services.js';
+import { policyViolations } from '../gateway/permissions.js';
 import { blockedBy, DependencyGraph, dependencyFailedError } from '../registry/dependency-graph.js';
 import { verifyPlugin, type VerificationResult } from '../registry/integrity.js';
 import { effectiveLimits } from '../registry/manifest.js';
@@ -42,6 +45,8 @@ export interface PluginStatus {
   exposed: string[];
   subscriptions: string[];
   memory: { current: number; limit: number };
+  /** What the plugin used through the gateway (files, network, denials). */
+  usage?: PluginUsage;
   error?: PluginHostError;
 }
 
@@ -128,9 +133,19 @@ export class PluginHost implements PluginDirectory {
     gateway.attach(this);
   }
 
-  /** Lifecycle transitions and host notices of every plugin. */
+  /** Lifecycle transitions and host notices of every plugin, `permission.denied` included. */
   get events$(): Observable<HostEvent> {
     return this.bus.hostEvents$;
+  }
+
+  /** Every privileged operation a plugin attempted through the gateway, and its outcome. */
+  get audit$(): Observable<AuditEvent> {
+    return this.gateway.audit$;
+  }
+
+  /** Host services plugins may call: `host.services.register(new MyService())`. */
+  get services(): HostServiceRegistry {
+    return this.gateway.services;
   }
 
   /**
@@ -243,8 +258,7 @@ export class PluginHost implements PluginDirectory {
     const hasState = plugin.state === 'started' && plugin.description?.hooks.includes('serializeState');
     if (hasState) state = await plugin.runtime!.hook('serializeState');
     if (plugin.state === 'started') await this.stop(id);
-    await plugin.runtime?.dispose();
-    plugin.runtime = undefined;
+    await this.teardown(plugin);
     await this.instantiate(plugin);
     if (hasState && plugin.description?.hooks.includes('deserializeState')) {
       await plugin.runtime!.hook('deserializeState', state);
@@ -264,7 +278,7 @@ export class PluginHost implements PluginDirectory {
       );
     }
     if (plugin.state === 'started') await this.stop(id);
-    await plugin.runtime?.dispose();
+    await this.teardown(plugin);
     plugin.lifecycle.transition('unloaded');
     this.plugins.delete(id);
     this.order = this.order.filter((o) => o !== id);
@@ -308,6 +322,7 @@ export class PluginHost implements PluginDirectory {
       exposed: p.description?.exposed ?? [],
       subscriptions: [...new Set(p.description?.handlers.map((h) => h.pattern) ?? [])],
       memory: { current: metrics?.memoryBytes ?? 0, limit: p.limits.maxMemoryMB * 1024 * 1024 },
+      usage: this.gateway.usage(p.id),
       error: p.error,
     };
   }
@@ -339,7 +354,7 @@ export class PluginHost implements PluginDirectory {
         ]);
         clearTimeout(timer);
       }
-      await plugin.runtime?.dispose();
+      await this.teardown(plugin);
     }
     this.bus.close();
   }
@@ -349,10 +364,6 @@ export class PluginHost implements PluginDirectory {
   }
 
   // ------------------------------------------------------------------ PluginDirectory (for the gateway)
-
-  manifestOf(pluginId: string): PluginManifest | undefined {
-    return this.plugins.get(pluginId)?.manifest;
-  }
 
   invoke(_callerId: string, pluginId: string, method: string, args: unknown[]): Promise<unknown> {
     return this.call(pluginId, method, ...args);
@@ -401,7 +412,7 @@ export class PluginHost implements PluginDirectory {
     if (existing) this.plugins.delete(manifest.id);
     const plugin = this.newRecord(descriptor);
     try {
-      this.checkLoadable(manifest);
+      this.checkLoadable(manifest, descriptor.dir);
       plugin.verification = await verifyPlugin(descriptor.dir, manifest, {
         requireSignature: this.options.requireSignature,
         trustedKeys: this.options.trustedKeys,
@@ -416,7 +427,13 @@ export class PluginHost implements PluginDirectory {
     }
   }
 
-  private checkLoadable(manifest: PluginManifest): void {
+  private checkLoadable(manifest: PluginManifest, dir: string): void {
+    const problems = policyViolations(manifest, this.options.permissionPolicy ?? {}, {
+      pluginId: manifest.id,
+      pluginDir: dir,
+      dataDir: pluginDataDir(this.options, manifest.id),
+    });
+    if (problems.length > 0) throw new ManifestError(problems, `${dir} (permissions beyond what this host allows)`, { pluginId: manifest.id });
     if (!this.runtimes.supports(manifest.runtime)) {
       throw new PluginLoadError(`Plugin '${manifest.id}' needs the '${manifest.runtime}' runtime, which this host does not provide.`, {
         pluginId: manifest.id,
@@ -443,6 +460,7 @@ export class PluginHost implements PluginDirectory {
   /** Builds a fresh sandbox for the plugin and moves it to `loaded`. */
   private async instantiate(plugin: ManagedPlugin): Promise<void> {
     const began = performance.now();
+    this.gateway.register({ pluginId: plugin.id, manifest: plugin.manifest, dir: plugin.descriptor.dir, limits: plugin.limits });
     const runtime = this.runtimes.create({
       pluginId: plugin.id,
       dir: plugin.descriptor.dir,
@@ -451,10 +469,14 @@ export class PluginHost implements PluginDirectory {
       gateway: this.gateway.portFor(plugin.id),
       onCrash: (error) => this.onCrash(plugin, runtime, error),
     });
-    const description = await runtime.load();
+    const description = await runtime.load().catch(async (e: unknown) => {
+      await this.gateway.release(plugin.id);
+      throw e;
+    });
     const bad = description.handlers.find((h) => !isValidTopicPattern(h.pattern));
     if (bad) {
       await runtime.dispose();
+      await this.gateway.release(plugin.id);
       throw new InvalidArgumentError(`@OnEvent('${bad.pattern}') on ${bad.method}() is not a valid topic pattern.`, { pluginId: plugin.id });
     }
     plugin.runtime = runtime;
@@ -464,6 +486,13 @@ export class PluginHost implements PluginDirectory {
     plugin.lifecycle.transition('loaded');
   }
 
+  /** Disposes a plugin's sandbox and closes what it holds through the gateway. */
+  private async teardown(plugin: ManagedPlugin): Promise<void> {
+    await plugin.runtime?.dispose();
+    plugin.runtime = undefined;
+    await this.gateway.release(plugin.id);
+  }
+
   private subscribe(plugin: ManagedPlugin): void {
     const handlers = plugin.description?.handlers ?? [];
     if (handlers.length === 0) return;
@@ -471,6 +500,7 @@ export class PluginHost implements PluginDirectory {
       pluginId: plugin.id,
       patterns: [...new Set(handlers.map((h) => h.pattern))],
       capabilities: plugin.manifest.capabilities ?? [],
+      accepts: (topic) => this.gateway.mayReceive(plugin.id, topic),
       deliver: async (event, matched) => {
         if (plugin.state !== 'started') throw new PluginStateError(plugin.id, plugin.state, `deliver '${event.topic}' to`);
         const methods = handlers.filter((h) => matched.includes(h.pattern)).map((h) => h.method);
@@ -482,6 +512,7 @@ export class PluginHost implements PluginDirectory {
   private onCrash(plugin: ManagedPlugin, runtime: PluginRuntime, error: PluginHostError): void {
     if (plugin.runtime !== runtime && plugin.runtime !== undefined) return;
     this.bus.unsubscribe(plugin.id);
+    void this.gateway.release(plugin.id);
     this.logger.error({ plugin: plugin.id, code: error.code }, error.message);
     this.settle(plugin, 'crashed', error);
   }

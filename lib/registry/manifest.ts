@@ -319,15 +319,17 @@ function networkScope(scope: string): string | undefined {
     rest = rest.slice(scheme[0].length);
   }
   if (/[/?#@\s]/.test(rest)) return NETWORK_HINT;
-  const colon = rest.lastIndexOf(':');
-  if (colon !== -1) {
-    const port = rest.slice(colon + 1);
-    if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) return NETWORK_HINT;
-    rest = rest.slice(0, colon);
-  }
-  if (rest.startsWith('*.')) rest = rest.slice(2);
-  if (rest.length === 0 || rest.length > 253) return NETWORK_HINT;
-  return rest.split('.').every((label) => HOST_LABEL.test(label)) ? undefined : NETWORK_HINT;
+  // An IPv6 literal keeps its brackets, as in a URL: [::1] or [::1]:3000.
+  const hostPort = /^(\[[0-9a-f:.]+\]|[^:[\]]*)(?::(\d{1,5}))?$/.exec(rest);
+  if (!hostPort) return NETWORK_HINT;
+  const [, host, port] = hostPort;
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return NETWORK_HINT;
+  if (host.startsWith('[')) return URL.canParse(`http://${host}/`) ? undefined : NETWORK_HINT;
+  const name = host.startsWith('*.') ? host.slice(2) : host;
+  if (name.length === 0 || name.length > 253) return NETWORK_HINT;
+  if (!name.split('.').every((label) => HOST_LABEL.test(label))) return NETWORK_HINT;
+  // The URL parser has the last word: 1.2.3.256 and *.1.2.3.4 look like names but are not hosts.
+  return URL.canParse(`http://${host.startsWith('*.') ? `x.${name}` : name}/`) ? undefined : NETWORK_HINT;
 }
 
 function eventsScope(scope: string): string | undefined {
@@ -347,8 +349,17 @@ function pluginsScope(scope: string): string | undefined {
   return ok ? undefined : 'use a plugin id, optionally with #method or #*, such as acme.auth#login';
 }
 
+/** Relative scopes are in the plugin's data folder, `$plugin[/sub]` in its own folder: neither may climb out. */
 function filesystemScope(scope: string): string | undefined {
-  return scope.includes('\0') ? 'remove the NUL byte from the path' : undefined;
+  if (scope.includes('\0')) return 'remove the NUL byte from the path';
+  const plugin = /^\$plugin(?:\/|$)/.test(scope);
+  if (!plugin && path.isAbsolute(scope)) return undefined;
+  if (!plugin && scope.startsWith('$')) return "name the plugin's own folder $plugin or $plugin/<path>";
+  const normal = path.posix.normalize(plugin ? scope.slice('$plugin'.length).replace(/^\/+/, '') || '.' : scope);
+  if (normal !== '..' && !normal.startsWith('../')) return undefined;
+  return plugin
+    ? "keep it inside the plugin's folder: remove '..'"
+    : "keep it inside the plugin's data folder (remove '..'), or use an absolute path the host allows";
 }
 
 function nameScope(scope: string): string | undefined {

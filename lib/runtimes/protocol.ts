@@ -29,15 +29,14 @@ export interface PluginDescription {
   declaredId?: string;
 }
 
-/** Plugin → host: a request to the API gateway. Each `op` is one gateway method. */
-export type GatewayRequest =
-  | { op: 'log'; level: LogLevel; message: string; fields?: Record<string, unknown> }
-  | { op: 'emit'; topic: string; data: unknown }
-  | { op: 'call'; pluginId: string; method: string; args: unknown[] };
+/** Plugin → host: a request to the API gateway; each `op` is one gateway method (schemas in gateway/operations.ts). */
+export type { GatewayRequest } from '../gateway/operations.js';
+import type { GatewayRequest } from '../gateway/operations.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** The host side of a sandbox's channel: answers gateway requests for one plugin. */
 export interface GatewayPort {
-  request(request: GatewayRequest): Promise<unknown>;
+  /** `request` is untrusted, decoded JSON: the gateway validates it. */
+  request(request: unknown): Promise<unknown>;
 }

@@ -4,4 +4,4 @@
  */
 export { Plugin, Expose, OnEvent, PLUGIN_META } from './decorators.js';
 export type { PluginMeta, PluginOptions, ExposeOptions } from './decorators.js';
-export type { PluginContext, PluginLogger, PluginHooks, PluginEvent } from './context.js';
+export type { PluginContext, PluginLogger, PluginHooks, PluginEvent, PluginFileSystem, FetchInit, FetchResult, FileEncoding, FileType } from './context.js';

@@ -14,6 +14,8 @@ export interface PluginSpec {
   dependencies?: { id: string; version: string; optional?: boolean }[];
   resourceLimits?: Record<string, number>;
   capabilities?: string[];
+  /** Manifest permissions; default: publish and receive every event topic. */
+  permissions?: { type: string; scope: string[]; level?: string }[];
   /** Extra files, path → content. */
   files?: Record<string, string>;
   /** Extra manifest fields. */
@@ -39,6 +41,7 @@ export async function writePlugin(root: string, spec: PluginSpec, folder = spec.
     ...(spec.dependencies && { dependencies: spec.dependencies }),
     ...(spec.resourceLimits && { resourceLimits: spec.resourceLimits }),
     ...(spec.capabilities && { capabilities: spec.capabilities }),
+    permissions: spec.permissions ?? [{ type: 'events', scope: ['**'], level: 'readwrite' }],
     ...spec.manifest,
   };
   const files: Record<string, string> = { 'plugin.json': JSON.stringify(manifest, null, 2), [entry]: spec.code, ...spec.files };

@@ -122,6 +122,21 @@ export function isolateBootstrap(global: Record<string, unknown>, options: Boots
     log: freeze({ debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') }),
     emit: (topic: string, data?: unknown) => request({ op: 'emit', topic, data }).then(noop),
     call: (target: string, method: string, ...args: unknown[]) => request({ op: 'call', pluginId: target, method, args }),
+    fs: freeze({
+      readFile: (path: string, encoding?: string) => request({ op: 'fs.readFile', path, encoding }),
+      writeFile: (path: string, data: string, encoding?: string) => request({ op: 'fs.writeFile', path, data, encoding }).then(noop),
+      appendFile: (path: string, data: string, encoding?: string) => request({ op: 'fs.appendFile', path, data, encoding }).then(noop),
+      readdir: (path: string) => request({ op: 'fs.readdir', path }),
+      stat: (path: string) => request({ op: 'fs.stat', path }),
+      mkdir: (path: string, options?: { recursive?: boolean }) => request({ op: 'fs.mkdir', path, recursive: options?.recursive }).then(noop),
+      rm: (path: string, options?: { recursive?: boolean }) => request({ op: 'fs.rm', path, recursive: options?.recursive }).then(noop),
+      open: (path: string, flags: string) => request({ op: 'fs.open', path, flags }),
+      read: (handle: number, length: number, position?: number, encoding?: string) => request({ op: 'fs.read', handle, length, position, encoding }),
+      write: (handle: number, data: string, position?: number, encoding?: string) => request({ op: 'fs.write', handle, data, position, encoding }),
+      close: (handle: number) => request({ op: 'fs.close', handle }).then(noop),
+    }),
+    net: freeze({ fetch: (url: string, init?: object) => request({ op: 'net.fetch', url, init }) }),
+    services: freeze({ call: (operation: string, args?: unknown) => request({ op: 'services.call', operation, args }) }),
   });
 
   type Meta = { plugin?: { id?: string }; exposed: Record<string, { name: string }>; handlers: { pattern: string; method: string }[] };

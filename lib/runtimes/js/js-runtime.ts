@@ -15,7 +15,7 @@ import type { PluginRuntime, RuntimeInit, RuntimeMetrics } from '../runtime.js';
 import { isolateBootstrap, type BootstrapOptions } from './isolate-bootstrap.js';
 import type { ModuleCompiler } from './module-compiler.js';
 import { compileModuleGraph } from './module-graph.js';
-import { errorToWire, jsonDepth, MAX_JSON_DEPTH } from './wire.js';
+import { errorToWire, jsonDepth, MAX_JSON_DEPTH, nullPrototype } from './wire.js';
 
 // Resizable ArrayBuffers and growable SharedArrayBuffers commit memory outside the allocator
 // isolated-vm limits (and reserve address space up to maxByteLength): a plugin could use
@@ -201,7 +201,7 @@ export class JsRuntime implements PluginRuntime {
     }
     this.checkDepth(json, `the result of ${operation}`);
     const result = JSON.parse(json) as InvocationResult;
-    if (result.ok) return result.value;
+    if (result.ok) return nullPrototype(result.value);
     if ('limit' in result) {
       throw new ResourceLimitError(this.init.pluginId, 'payload', `The result of ${operation} is ${result.size} bytes; the limit is ${this.maxPayload}.`);
     }
@@ -296,7 +296,7 @@ export class JsRuntime implements PluginRuntime {
     try {
       if (typeof json !== 'string' || json.length > this.maxPayload) throw new ResourceLimitError(this.init.pluginId, 'payload', `A request to the host exceeds ${this.maxPayload} bytes.`);
       this.checkDepth(json, 'A request to the host');
-      request = JSON.parse(json) as GatewayRequest;
+      request = nullPrototype(JSON.parse(json)) as GatewayRequest;
     } catch (e) {
       answer(false, errorToWire(e));
       return;

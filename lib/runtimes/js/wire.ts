@@ -32,3 +32,24 @@ export function errorToWire(e: unknown): SerializedError {
   const err = e as { name?: string; message?: string; code?: string };
   return { name: err?.name ?? 'Error', message: err?.message ?? String(e), code: err?.code };
 }
+
+/**
+ * Copies decoded plugin data into objects without a prototype, so `constructor` or
+ * `prototype` keys are ordinary data that reach nothing, and drops `__proto__` keys, which
+ * would replace the prototype of any object host code copies them into (`Object.assign`,
+ * spread into a class instance, naive merges). Primitives (the common case) are returned as
+ * they are, at no cost.
+ *
+ * @example
+ * const v = nullPrototype(JSON.parse('{"__proto__":{"polluted":true}}')) as object;
+ * Object.getPrototypeOf(v); // null
+ */
+export function nullPrototype<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(nullPrototype) as T;
+  const copy = Object.create(null) as Record<string, unknown>;
+  for (const key of Object.keys(value)) {
+    if (key !== '__proto__') copy[key] = nullPrototype((value as Record<string, unknown>)[key]);
+  }
+  return copy as T;
+}
