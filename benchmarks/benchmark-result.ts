@@ -1,6 +1,6 @@
-/** A target: either our absolute figure or our/raw ratio must stay at or under `max`. */
+/** A target: our absolute figure, our/raw ratio or our − raw difference must stay at or under `max`. */
 export interface Target {
-  on: 'ours' | 'ratio';
+  on: 'ours' | 'ratio' | 'difference';
   max: number;
   /** As the table shows it, e.g. '≤ 1.5× raw'. */
   text: string;
@@ -32,7 +32,7 @@ export interface BenchmarkResult {
  */
 export function judge(result: Omit<BenchmarkResult, 'ratio' | 'met'>): BenchmarkResult {
   const ratio = result.raw > 0 ? result.ours / result.raw : null;
-  const measured = result.target.on === 'ours' ? result.ours : ratio;
+  const measured = result.target.on === 'ours' ? result.ours : result.target.on === 'difference' ? result.ours - result.raw : ratio;
   const met = measured !== null && Number.isFinite(measured) && measured <= result.target.max;
   return { ...result, ratio, met };
 }

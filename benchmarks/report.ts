@@ -95,7 +95,8 @@ function table(results: BenchmarkResult[], judged = true): string[] {
     judged ? '| Benchmark | Ours | Raw | Ratio | Target | Met? |' : '| Benchmark | Ours | Raw | Ratio |',
     judged ? '| --- | --- | --- | --- | --- | --- |' : '| --- | --- | --- | --- |',
     ...results.map((b) => {
-      const ratio = b.ratio === null ? 'n/a' : `${b.ratio.toFixed(2)}×`;
+      let ratio = b.ratio === null ? 'n/a' : `${b.ratio.toFixed(2)}×`;
+      if (b.target.on === 'difference') ratio += ` (${signed(b.ours - b.raw, b.unit)} ${b.unit})`;
       const row = `| ${b.title} | ${cell(b, b.ours, 'ours')} | ${cell(b, b.raw, 'raw')} | ${ratio} |`;
       return judged ? `${row} ${b.target.text} | ${b.met ? 'yes' : '**no**'} |` : row;
     }),
@@ -110,8 +111,13 @@ function cell(b: BenchmarkResult, value: number, side: 'ours' | 'raw'): string {
 
 function num(value: number, unit: string): string {
   if (!Number.isFinite(value)) return String(value);
-  const digits = unit === 'µs' ? 1 : unit.startsWith('%') ? 3 : 2;
+  // Sub-10 µs figures (the in-process gateway rows) need the second decimal.
+  const digits = unit === 'µs' ? (Math.abs(value) < 10 ? 2 : 1) : unit.startsWith('%') ? 3 : 2;
   return value.toFixed(digits);
+}
+
+function signed(value: number, unit: string): string {
+  return `${value >= 0 ? '+' : '−'}${num(Math.abs(value), unit)}`;
 }
 
 function isSummary(s: unknown): s is Summary {

@@ -1,10 +1,12 @@
-// `npm run bench`: measures the host against raw isolated-vm baselines, each pair in the same
-// run, and writes benchmarks/results/. Start node with --no-node-snapshot (isolated-vm needs it).
+// `npm run bench`: measures the host against raw isolated-vm baselines (and the gateway's checks
+// against the same calls with them off), each pair in the same run, and writes
+// benchmarks/results/. Start node with --no-node-snapshot (isolated-vm needs it).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { placed, type BenchmarkResult } from './benchmark-result.js';
 import { callLatency } from './call-latency.js';
+import { gatewayOverhead } from './gateway-overhead.js';
 import { idleCpuResult } from './idle-cpu.js';
 import { idleMemoryResult } from './idle-memory.js';
 import { runIdle } from './idle-runner.js';
@@ -50,6 +52,8 @@ async function main(): Promise<void> {
       done(call);
     }
     done(load);
+    log('gateway check overhead (in-process, no isolate)…');
+    for (const r of await gatewayOverhead(join(tmp, 'gateway'))) done(r);
     log('idle memory and CPU (child processes, ~35 s per round)…');
     const idle = await runIdle(join(tmp, 'idle'), { rounds: 2, memoryN: 50, cpuN: 100, windowMs: 5000, windows: 6 });
     done(idleMemoryResult(idle.memory));

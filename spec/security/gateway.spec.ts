@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { filter, firstValueFrom } from 'rxjs';
 import { injectable } from 'tsyringe';
 import { PluginApi, type AuditEvent, type HostEvent, type PluginHost, type ServiceCaller } from '../../lib/index.js';
@@ -140,6 +141,40 @@ describe('security: the API gateway', () => {
     it('refuses userinfo tricks', async () => {
       await expectDenied({ permissions: [{ type: 'network', scope: ['allowed.test'] }] }, `return this.ctx.net.fetch('http://allowed.test@127.0.0.1:${port}/');`);
       expect(hits).to.equal(0);
+    });
+
+    describe('through an allowed host', () => {
+      let api: Server;
+      let apiPort = 0;
+      const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
+      beforeEach(async () => {
+        api = createServer((req, res) => {
+          if (req.url === '/redirect') {
+            res.writeHead(302, { location: `http://[::1]:${port}/` });
+            res.end();
+          } else {
+            res.writeHead(200, { 'content-encoding': 'gzip' });
+            res.end(bomb);
+          }
+        });
+        await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+        apiPort = (api.address() as AddressInfo).port;
+        server.close();
+        await new Promise<void>((r) => server.listen(port, '::1', r));
+      });
+      afterEach(() => new Promise<void>((r) => api.close(() => r())));
+      const options = () => ({ network: { allowAddress: ['127.0.0.1'], resolve: async () => [{ address: '127.0.0.1', family: 4 as const }] } });
+      const perms = () => ({ permissions: [{ type: 'network', scope: [`api.example.test:${apiPort}`, `[::1]:${port}`] }] });
+
+      it('a redirect to a loopback listener is re-checked and refused', async () => {
+        await expectDenied(perms(), `return this.ctx.net.fetch('http://api.example.test:${apiPort}/redirect');`, options());
+        expect(hits).to.equal(0);
+      });
+
+      it('a gzip bomb stops at the decoded-size cap', async () => {
+        const { result } = await attack(perms(), `return this.ctx.net.fetch('http://api.example.test:${apiPort}/bomb');`, options());
+        expect(result.code).to.equal('LOGOMESH_ERR_RESOURCE_LIMIT');
+      });
     });
 
     it('fetches an allowed host at an address the host allows', async () => {

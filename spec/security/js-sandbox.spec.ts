@@ -47,6 +47,29 @@ describe('security: the JS plugin sandbox', () => {
     expect(result).to.deep.equal(['undefined', 'undefined', 'undefined']);
   });
 
+  it('Error.prepareStackTrace frames lead to no host function or global', async () => {
+    const result = await probe(`
+      Error.prepareStackTrace = (_e, frames) => frames;
+      const frames = (() => new Error('x').stack)();
+      Error.prepareStackTrace = undefined;
+      return frames.map((f) => {
+        const fn = f.getFunction && f.getFunction();
+        const self = f.getThis && f.getThis();
+        const viaFn = fn ? fn.constructor('return typeof process')() : 'none';
+        const viaThis = self && self.constructor ? self.constructor.constructor('return typeof require')() : 'none';
+        return [viaFn, viaThis];
+      }).flat().filter((x) => x !== 'none' && x !== 'undefined');`);
+    expect(result).to.deep.equal([]);
+  });
+
+  it('a stack overflow is an ordinary RangeError of its own realm, and the plugin keeps working', async () => {
+    const result = await probe(`
+      const f = () => f();
+      try { f(); } catch (e) { return [e instanceof RangeError, e.constructor === RangeError, typeof process]; }`);
+    expect(result).to.deep.equal([true, true, 'undefined']);
+    expect(await host.call('attacker', 'probe')).to.deep.equal([true, true, 'undefined']);
+  });
+
   it('cannot modify the context it was given', async () => {
     const result = await probe(`
       'use strict';
@@ -115,9 +138,11 @@ describe('security: the JS plugin sandbox', () => {
       expect(line.error).to.be.instanceOf(ImportRefusedError);
     });
 
-    it('has no dynamic import() to load modules around the check', async () => {
-      const result = await probe(`return import('node:fs').then(() => 'loaded', (e) => 'refused: ' + e.message);`);
-      expect(result).to.match(/^refused/);
-    });
+    for (const specifier of ['node:fs', 'node:child_process', './index.js']) {
+      it(`has no dynamic import() to load ${specifier} around the check`, async () => {
+        const result = await probe(`return import(${JSON.stringify(specifier)}).then(() => 'loaded', (e) => 'refused: ' + e.message);`);
+        expect(result).to.match(/^refused/);
+      });
+    }
   });
 });
