@@ -7,9 +7,9 @@ const report = await host.loadAll();
 for (const failed of report.plugins.filter((p) => p.error)) console.log(`failed ${failed.id}: ${failed.error!.message}`);
 
 console.log('upper("hi") →', await host.call('text-processor', 'upper', 'hi'));
-host.plugin('text-processor').events$('indexed').subscribe((e) => console.log('indexed →', e.data));
+host.plugin('text-processor').events$('indexed').subscribe((e) => console.log('indexed →', JSON.stringify(e.data)));
 console.log('publish →', await host.publish('document.saved', { id: 1, text: 'plugins that cannot hurt you' }));
-console.log('headline →', await host.call('word-stats', 'headline', 'Isolated by default'));
+console.log('headline →', JSON.stringify(await host.call('word-stats', 'headline', 'Isolated by default')));
 
 console.table(host.list().map((s) => ({ id: s.id, version: s.version, state: s.state, 'load ms': s.loadTimeMs?.toFixed(1), 'heap MB': (s.memory.current / 2 ** 20).toFixed(2) })));
 await host.close();
