@@ -233,3 +233,21 @@ export class InvalidArgumentError extends PluginHostError {
     super(InvalidArgumentError.code, message, options);
   }
 }
+
+export class PluginSuspendedError extends PluginHostError {
+  static readonly code = 'LOGOMESH_ERR_PLUGIN_SUSPENDED';
+  constructor(pluginId: string, readonly reason: string) {
+    super(PluginSuspendedError.code, `Plugin '${pluginId}' is suspended (${reason}); calls fail fast until the host resumes it.`, { pluginId });
+  }
+}
+
+export class CircuitOpenError extends PluginHostError {
+  static readonly code = 'LOGOMESH_ERR_CIRCUIT_OPEN';
+  constructor(pluginId: string, readonly retryAt: number) {
+    super(
+      CircuitOpenError.code,
+      `Plugin '${pluginId}' crashed repeatedly and is quarantined until ${new Date(retryAt).toISOString()}; calls fail fast until a trial restart succeeds.`,
+      { pluginId },
+    );
+  }
+}

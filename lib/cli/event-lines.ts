@@ -41,6 +41,16 @@ export function hostEventLine(event: HostEvent): string {
       return `${at} warning ${event.pluginId}: ${event.message}`;
     case 'event.dropped':
       return `${at} event.dropped ${event.pluginId}: ${event.dropped} × '${event.topic}' (${event.reason === 'too-deep' ? 'event chain too deep' : 'queue full'})`;
+    case 'plugin.dependencyDown':
+    case 'plugin.dependencyUp':
+      return `${at} ${event.type} ${event.pluginId}: ${event.dependency}`;
+    case 'plugin.recovering':
+      return `${at} plugin.recovering ${event.pluginId}: attempt ${event.attempt} in ${event.delayMs} ms`;
+    case 'plugin.circuit':
+      return `${at} plugin.circuit ${event.pluginId}: ${event.state}`;
+    case 'plugin.suspended':
+    case 'plugin.resumed':
+      return `${at} ${event.type} ${event.pluginId}${event.reason ? `: ${event.reason}` : ''}`;
     case 'permission.denied':
       return `${at} permission.denied ${event.pluginId}: ${event.operation} ${printable(event.target)} (needs ${event.needed})`;
     default: {

@@ -5,6 +5,7 @@ import { ApiGateway, IApiGateway } from '../gateway/api-gateway.js';
 import type { HostOptions } from '../host/host-options.js';
 import { loadTrustedKeys } from '../registry/integrity.js';
 import { IPluginRegistry, PluginRegistry } from '../registry/plugin-registry.js';
+import { IResourceMonitor, ResourceMonitor } from '../monitor/resource-monitor.js';
 import { IRuntimeFactory } from '../runtimes/runtime.js';
 import { RuntimeFactory } from '../runtimes/runtime-factory.js';
 import { IHostOptions, ILogger } from './tokens.js';
@@ -32,6 +33,7 @@ export function createHostContainer(options: HostOptions): DependencyContainer {
   c.register(IEventBus, { useClass: EventBus }, scoped);
   c.register(IApiGateway, { useClass: ApiGateway }, scoped);
   c.register(IRuntimeFactory, { useClass: RuntimeFactory }, scoped);
+  c.register(IResourceMonitor, { useClass: ResourceMonitor }, scoped);
   options.configure?.(c);
   const services = c.resolve<IApiGateway>(IApiGateway).services;
   for (const service of options.services ?? []) {

@@ -44,8 +44,37 @@ export interface PermissionDeniedEvent {
   at: number;
 }
 
+/** A plugin's dependency went down (crashed) or came back; sent for each dependent. */
+export interface DependencyEvent {
+  type: 'plugin.dependencyDown' | 'plugin.dependencyUp';
+  /** The dependent plugin. */
+  pluginId: string;
+  dependency: string;
+  at: number;
+}
+
+/** Crash recovery: a restart was scheduled, or a plugin's circuit breaker changed state. */
+export type RecoveryHostEvent =
+  | { type: 'plugin.recovering'; pluginId: string; attempt: number; delayMs: number; at: number }
+  | { type: 'plugin.circuit'; pluginId: string; state: 'closed' | 'open' | 'half-open'; retryAt?: number; at: number };
+
+/** A plugin was suspended (calls fail fast) or resumed by the host's monitoring. */
+export interface SuspensionEvent {
+  type: 'plugin.suspended' | 'plugin.resumed';
+  pluginId: string;
+  reason?: string;
+  at: number;
+}
+
 /** Everything `host.events$` can emit. Switch on `type`. */
-export type HostEvent = PluginStateEvent | PluginWarningEvent | EventDroppedEvent | PermissionDeniedEvent;
+export type HostEvent =
+  | PluginStateEvent
+  | PluginWarningEvent
+  | EventDroppedEvent
+  | PermissionDeniedEvent
+  | DependencyEvent
+  | RecoveryHostEvent
+  | SuspensionEvent;
 
 /** An event on the bus, published by the host or emitted by a plugin (`source` is stamped by the host). */
 export interface BusEvent<T = unknown> {

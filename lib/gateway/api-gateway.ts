@@ -62,6 +62,8 @@ export interface PluginUsage {
   filesystem: { filesOpen: number; bytesRead: number; bytesWritten: number };
   network: { bytesIn: number; bytesOut: number; requestCount: number };
   denied: number;
+  /** Gateway requests by operation. */
+  requests?: Record<string, number>;
 }
 
 /** The folder a plugin's relative `ctx.fs` paths live in: `<dataDir>/plugins/<id>/data`. */
@@ -75,6 +77,8 @@ export const MAX_CALLS_IN_FLIGHT = 32;
 class PluginAccess {
   callsInFlight = 0;
   denied = 0;
+  /** Requests by operation, for the profiler. */
+  readonly requests: Record<string, number> = Object.create(null);
   constructor(
     readonly pluginId: string,
     readonly manifest: PluginManifest,
@@ -152,7 +156,7 @@ export class ApiGateway implements IApiGateway {
     const access = this.plugins.get(pluginId);
     if (!access) return undefined;
     const { bytesIn, bytesOut, requestCount } = access.net.stats();
-    return { filesystem: access.fs.stats(), network: { bytesIn, bytesOut, requestCount }, denied: access.denied };
+    return { filesystem: access.fs.stats(), network: { bytesIn, bytesOut, requestCount }, denied: access.denied, requests: { ...access.requests } };
   }
 
   portFor(pluginId: string): GatewayPort {
@@ -168,6 +172,7 @@ export class ApiGateway implements IApiGateway {
     // the isolate) keeps what waits bounded.
     await access.bucket.take(1);
     const req = raw as { op: GatewayOperation };
+    access.requests[check.op] = (access.requests[check.op] ?? 0) + 1;
     switch (check.op) {
       case 'log':
         return this.log(access, req as GatewayRequestOf<'log'>);

@@ -1,6 +1,10 @@
 import type { Logger } from 'pino';
 import type { DependencyContainer } from 'tsyringe';
 import type { HostPermissionPolicy } from '../gateway/permissions.js';
+import type { RecoveryOptions } from './crash-handler.js';
+import type { HealthOptions } from './health.js';
+import type { MonitoringOptions } from './host-monitoring.js';
+import type { ResourceMonitorOptions } from '../monitor/resource-monitor.js';
 import type { ResourceLimits } from '../registry/manifest-schema.js';
 
 /** Options of `createPluginHost()`. Every field is optional. */
@@ -41,6 +45,16 @@ export interface HostOptions {
    * classes resolved from the host's container. Only their `@PluginApi()` methods are reachable.
    */
   services?: (object | (new (...args: never[]) => object))[];
+  /** Crash recovery: `restartOnCrash` (default true), backoff and circuit breaker settings. */
+  recovery?: RecoveryOptions;
+  /** Thresholds, alert actions, CPU enforcement and the security monitor. */
+  monitoring?: MonitoringOptions;
+  /** Metrics sampling interval and history size. */
+  metrics?: ResourceMonitorOptions;
+  /** Heartbeat and unresponsiveness deadline. */
+  health?: HealthOptions;
+  /** How often, at most, a busy plugin's `serializeState()` is kept as its last good snapshot, ms. Default 5000. */
+  stateSnapshotIntervalMs?: number;
   /** A pino logger; by default one at level `warn` on stderr (`LOGOMESH_LOG_LEVEL` overrides). */
   logger?: Logger;
   /** Parent container; the host always works in a child of it. */

@@ -13,7 +13,13 @@ import {
   PluginLoadError,
   PluginNotFoundError,
   PluginStateError,
+  PluginSuspendedError,
+  PluginCrashedError,
+  CircuitOpenError,
 } from '../errors.js';
+import { IResourceMonitor } from '../monitor/resource-monitor.js';
+import type { Profiler, ProfileTarget } from '../monitor/profiler.js';
+import type { Alert, PluginController, PluginMetrics } from '../monitor/types.js';
 import { IEventBus, type PluginFilter, type PublishReport } from '../events/event-bus.js';
 import { HOST_SOURCE, type BusEvent, type HostEvent } from '../events/host-events.js';
 import { isValidTopicPattern } from '../events/topic.js';
@@ -23,12 +29,15 @@ import { policyViolations } from '../gateway/permissions.js';
 import { blockedBy, DependencyGraph, dependencyFailedError } from '../registry/dependency-graph.js';
 import { verifyPlugin, type VerificationResult } from '../registry/integrity.js';
 import { effectiveLimits } from '../registry/manifest.js';
-import type { PluginManifest, ResourceLimits } from '../registry/manifest-schema.js';
+import { HOST_MAXIMUM_LIMITS, type PluginManifest, type ResourceLimits } from '../registry/manifest-schema.js';
 import { IPluginRegistry, type PluginDescriptor } from '../registry/plugin-registry.js';
 import { IRuntimeFactory, type PluginRuntime } from '../runtimes/runtime.js';
-import type { PluginDescription } from '../runtimes/protocol.js';
 import type { HostOptions } from './host-options.js';
+import { CrashHandler, type RecoveryEvent } from './crash-handler.js';
+import { checkPluginHealth, type HealthReport } from './health.js';
+import { HostMonitoring } from './host-monitoring.js';
 import { PluginLifecycle, type PluginState } from './lifecycle.js';
+import { ManagedPlugin, type CrashReport } from './managed-plugin.js';
 
 /** What `host.status(id)` and `host.list()` tell about one plugin. */
 export interface PluginStatus {
@@ -69,6 +78,9 @@ export interface LoadReport {
   durationMs: number;
 }
 
+/** Limits a running plugin takes without a new sandbox. */
+const LIVE_LIMITS: readonly (keyof ResourceLimits)[] = ['executionTimeoutMs', 'maxCpuPercent'];
+
 /** A view of one loaded plugin. */
 export interface PluginHandle {
   readonly id: string;
@@ -76,32 +88,6 @@ export interface PluginHandle {
   events$(pattern?: string): Observable<BusEvent>;
   call<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
   status(): PluginStatus;
-}
-
-class ManagedPlugin {
-  runtime?: PluginRuntime;
-  description?: PluginDescription;
-  verification?: VerificationResult;
-  loadTimeMs?: number;
-  startTimeMs?: number;
-  error?: PluginHostError;
-  warnings: string[] = [];
-
-  constructor(
-    readonly descriptor: PluginDescriptor,
-    readonly lifecycle: PluginLifecycle,
-    readonly limits: Required<ResourceLimits>,
-  ) {}
-
-  get id(): string {
-    return this.descriptor.manifest.id;
-  }
-  get manifest(): PluginManifest {
-    return this.descriptor.manifest;
-  }
-  get state(): PluginState {
-    return this.lifecycle.state;
-  }
 }
 
 /**
@@ -115,12 +101,15 @@ class ManagedPlugin {
  * await host.close();
  */
 @injectable()
-export class PluginHost implements PluginDirectory {
+export class PluginHost implements PluginDirectory, PluginController {
   private readonly plugins = new Map<string, ManagedPlugin>();
   /** Ids in the order they were loaded; stopped in reverse. */
   private order: string[] = [];
   private readonly graph = new DependencyGraph();
   private closed = false;
+  private readonly recovery: CrashHandler;
+  private readonly monitoring: HostMonitoring;
+  private heartbeat?: NodeJS.Timeout;
 
   constructor(
     @inject(IHostOptions) private readonly options: HostOptions,
@@ -129,8 +118,145 @@ export class PluginHost implements PluginDirectory {
     @inject(IEventBus) private readonly bus: IEventBus,
     @inject(IApiGateway) private readonly gateway: IApiGateway,
     @inject(IRuntimeFactory) private readonly runtimes: IRuntimeFactory,
+    @inject(IResourceMonitor) private readonly monitor: IResourceMonitor,
   ) {
     gateway.attach(this);
+    this.recovery = new CrashHandler(options.recovery ?? {}, (id) => this.recover(id), (e) => this.onRecoveryEvent(e));
+    this.monitoring = new HostMonitoring(options.monitoring ?? {}, monitor, gateway.audit$, this, options.dataDir ?? '.logomesh', (id) =>
+      this.profileTarget(id),
+    );
+    const health = options.health ?? {};
+    if (health.intervalMs !== 0) {
+      this.heartbeat = setInterval(() => void this.checkAll(), health.intervalMs ?? 30_000);
+      this.heartbeat.unref();
+    }
+  }
+
+  /** Alerts from monitoring: thresholds crossed, unresponsive plugins, crash loops, security threats. */
+  get alerts$(): Observable<Alert> {
+    return this.monitoring.alerts$;
+  }
+
+  /** What a plugin costs now, measured by the host. */
+  metrics(id: string): PluginMetrics | undefined {
+    this.get(id);
+    return this.monitor.metrics(id);
+  }
+
+  /** Every sample in which some plugin's metrics changed. */
+  get metrics$(): Observable<PluginMetrics> {
+    return this.monitor.metrics$;
+  }
+
+  /** Past samples of a plugin (one per interval in which something changed), within `range`. */
+  getMetricsHistory(id: string, range?: { from?: number; to?: number }): PluginMetrics[] {
+    this.get(id);
+    return this.monitor.history(id, range);
+  }
+
+  /** Prometheus text exposition of every plugin's latest metrics. */
+  metricsText(): string {
+    return this.monitor.prometheusText();
+  }
+
+  /** `host.profiler.start(id)` → session; `stop(session)` → report; `identifyBottlenecks(id)`. */
+  get profiler(): Profiler {
+    return this.monitoring.profiler;
+  }
+
+  private profileTarget(id: string): ProfileTarget {
+    const plugin = this.get(id);
+    return {
+      pluginId: id,
+      runtimeKind: plugin.manifest.runtime,
+      metrics: () => this.monitor.metrics(id),
+      cpuProfiler: plugin.runtime?.cpuProfiler,
+      gatewayStats: () => {
+        const calls = Object.values(this.monitor.metrics(id)?.calls ?? {}).reduce((n, m) => n + m.count, 0);
+        return { requests: this.gateway.usage(id)?.requests ?? {}, payloadBytes: plugin.runtime?.metrics().boundaryBytes ?? 0, calls };
+      },
+    };
+  }
+
+  /** Asks one plugin how it is (its `checkHealth()` hook, or what it is running). */
+  health(id: string): Promise<HealthReport> {
+    return checkPluginHealth(this.get(id), this.options.health);
+  }
+
+  /** The heartbeat: every started plugin is checked; unresponsive and unhealthy ones raise an alert. */
+  private async checkAll(): Promise<void> {
+    for (const plugin of [...this.plugins.values()]) {
+      if (plugin.state !== 'started') continue;
+      const report = await checkPluginHealth(plugin, this.options.health);
+      if (report.status !== 'unresponsive' && report.status !== 'unhealthy') continue;
+      this.monitoring.alert({
+        kind: 'unresponsive',
+        pluginId: plugin.id,
+        value: Math.max(0, ...report.inFlight.map((f) => f.forMs)),
+        threshold: this.options.health?.timeoutMs ?? 2000,
+        action: 'log',
+        message: `Plugin '${plugin.id}' is ${report.status}${report.inFlight.length ? `; running: ${report.inFlight.map((f) => `${f.operation} for ${f.forMs} ms`).join(', ')}` : ''}.`,
+        evidence: report,
+        at: report.at,
+      });
+    }
+  }
+
+  /**
+   * Changes a running plugin's limits. `executionTimeoutMs` and `maxCpuPercent` apply at once;
+   * the others are kept for its next sandbox and listed in `requiresRestart`.
+   */
+  setPluginResourceLimits(id: string, limits: Partial<ResourceLimits>): { applied: string[]; requiresRestart: string[] } {
+    const plugin = this.get(id);
+    const max = { ...HOST_MAXIMUM_LIMITS, ...this.options.hostLimits };
+    const applied: string[] = [];
+    const requiresRestart: string[] = [];
+    for (const [key, value] of Object.entries(limits) as [keyof ResourceLimits, number][]) {
+      if (!(key in max) || !Number.isInteger(value) || value < 1 || value > max[key]) {
+        throw new InvalidArgumentError(`${key} must be an integer between 1 and ${max[key] ?? '?'} on this host.`, { pluginId: id });
+      }
+    }
+    for (const [key, value] of Object.entries(limits) as [keyof ResourceLimits, number][]) {
+      plugin.limits[key] = value;
+      (LIVE_LIMITS.includes(key) ? applied : requiresRestart).push(key);
+    }
+    if (plugin.state === 'started') this.monitoring.watch(plugin);
+    return { applied, requiresRestart };
+  }
+
+  // ------------------------------------------------------------------ PluginController (for monitoring)
+
+  throttle(id: string, delayMs: number): void {
+    this.get(id).throttleMs = Math.max(0, delayMs);
+  }
+
+  suspend(id: string, reason: string): void {
+    const plugin = this.get(id);
+    if (plugin.suspended !== undefined) return;
+    plugin.suspended = reason;
+    this.bus.emitHost({ type: 'plugin.suspended', pluginId: id, reason, at: Date.now() });
+  }
+
+  resume(id: string): void {
+    const plugin = this.get(id);
+    if (plugin.suspended === undefined) return;
+    plugin.suspended = undefined;
+    this.monitoring.reset(id);
+    this.bus.emitHost({ type: 'plugin.resumed', pluginId: id, at: Date.now() });
+  }
+
+  /** Ends the plugin's sandbox now; it becomes `crashed` (and recovery applies). */
+  async kill(id: string, reason: string): Promise<void> {
+    const plugin = this.get(id);
+    const runtime = plugin.runtime;
+    if (!runtime) return;
+    await runtime.dispose();
+    this.onCrash(plugin, runtime, new PluginCrashedError(id, `Plugin '${id}' was killed by the host: ${reason}.`));
+  }
+
+  /** The last crash reports of a plugin (error, stack, metrics, recent calls, what it was doing), oldest first. */
+  crashes(id: string): CrashReport[] {
+    return [...this.get(id).crashes];
   }
 
   /** Lifecycle transitions and host notices of every plugin, `permission.denied` included. */
@@ -234,6 +360,8 @@ export class PluginHost implements PluginDirectory {
     plugin.startTimeMs = performance.now() - began;
     plugin.lifecycle.transition('started');
     this.subscribe(plugin);
+    this.recovery.started(id);
+    this.monitoring.watch(plugin);
   }
 
   async stop(id: string): Promise<void> {
@@ -251,17 +379,21 @@ export class PluginHost implements PluginDirectory {
     if ((plugin.state as PluginState) === 'stopping') plugin.lifecycle.transition('stopped');
   }
 
-  /** Stops the plugin, builds a fresh sandbox and starts it again, carrying `serializeState()` across. */
+  /**
+   * Builds a fresh sandbox for the plugin and starts it again, carrying its state across: a
+   * running plugin's `serializeState()` now, or, after a crash, the last good snapshot.
+   */
   async restart(id: string): Promise<void> {
     const plugin = this.get(id);
-    let state: unknown;
-    const hasState = plugin.state === 'started' && plugin.description?.hooks.includes('serializeState');
-    if (hasState) state = await plugin.runtime!.hook('serializeState');
+    if (plugin.state === 'started' && plugin.hasHook('serializeState')) await this.takeSnapshot(plugin);
     if (plugin.state === 'started') await this.stop(id);
+    plugin.suspended = undefined;
+    plugin.throttleMs = 0;
+    this.monitoring.reset(id);
     await this.teardown(plugin);
     await this.instantiate(plugin);
-    if (hasState && plugin.description?.hooks.includes('deserializeState')) {
-      await plugin.runtime!.hook('deserializeState', state);
+    if (plugin.snapshot && plugin.hasHook('deserializeState')) {
+      await plugin.runtime!.hook('deserializeState', plugin.snapshot.state);
     }
     await this.start(id);
   }
@@ -279,6 +411,9 @@ export class PluginHost implements PluginDirectory {
     }
     if (plugin.state === 'started') await this.stop(id);
     await this.teardown(plugin);
+    this.recovery.forget(id);
+    this.monitoring.unwatch(id);
+    this.monitor.untrack(id);
     plugin.lifecycle.transition('unloaded');
     this.plugins.delete(id);
     this.order = this.order.filter((o) => o !== id);
@@ -287,9 +422,11 @@ export class PluginHost implements PluginDirectory {
   /** Calls an `@Expose`d method of a started plugin. */
   async call<T = unknown>(id: string, method: string, ...args: unknown[]): Promise<T> {
     const plugin = this.get(id);
-    if (plugin.state !== 'started') throw new PluginStateError(id, plugin.state, `call ${method}() on`);
+    if (plugin.state !== 'started') throw this.unavailable(plugin, `call ${method}() on`);
+    if (plugin.suspended !== undefined) throw new PluginSuspendedError(id, plugin.suspended);
     if (!plugin.description!.exposed.includes(method)) throw new MethodNotExposedError(id, method);
-    return (await plugin.runtime!.call(method, args)) as T;
+    if (plugin.throttleMs > 0) await new Promise((r) => setTimeout(r, plugin.throttleMs));
+    return (await this.tracked(plugin, method, () => plugin.runtime!.call(method, args))) as T;
   }
 
   /** Publishes an event from the host to every plugin with a matching `@OnEvent` handler. */
@@ -341,6 +478,8 @@ export class PluginHost implements PluginDirectory {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.heartbeat);
+    this.recovery.dispose();
     const deadline = performance.now() + (this.options.closeTimeoutMs ?? 10_000);
     for (const id of [...this.order].reverse()) {
       const plugin = this.plugins.get(id);
@@ -356,6 +495,7 @@ export class PluginHost implements PluginDirectory {
       }
       await this.teardown(plugin);
     }
+    this.monitoring.dispose();
     this.bus.close();
   }
 
@@ -392,6 +532,11 @@ export class PluginHost implements PluginDirectory {
     const limits = effectiveLimits(descriptor.manifest, this.options.hostLimits as Required<ResourceLimits> | undefined);
     const plugin = new ManagedPlugin(descriptor, lifecycle, limits);
     this.plugins.set(id, plugin);
+    this.monitor.track(id, {
+      runtime: () => plugin.runtime?.metrics(),
+      usage: () => this.gateway.usage(id),
+      limits: () => plugin.limits,
+    });
     this.bus.emitHost({ type: 'plugin.registered', pluginId: id, version: descriptor.manifest.version, from: null, at: Date.now() });
     return plugin;
   }
@@ -511,10 +656,94 @@ export class PluginHost implements PluginDirectory {
 
   private onCrash(plugin: ManagedPlugin, runtime: PluginRuntime, error: PluginHostError): void {
     if (plugin.runtime !== runtime && plugin.runtime !== undefined) return;
+    const wasStarted = plugin.state === 'started';
     this.bus.unsubscribe(plugin.id);
+    plugin.recordCrash(error, this.monitor.metrics(plugin.id));
     void this.gateway.release(plugin.id);
     this.logger.error({ plugin: plugin.id, code: error.code }, error.message);
     this.settle(plugin, 'crashed', error);
+    if (wasStarted) this.notifyDependents(plugin.id, 'down');
+    if (!this.closed) this.recovery.crashed(plugin.id);
+  }
+
+  /** Restart after a crash (called by the crash handler after its backoff). */
+  private async recover(id: string): Promise<void> {
+    const plugin = this.plugins.get(id);
+    if (!plugin || this.closed || !['crashed', 'failed'].includes(plugin.state)) return;
+    try {
+      await this.restart(id);
+    } catch (e) {
+      // A restart that failed outright (not by crashing, which reports itself) counts as a crash.
+      if (this.plugins.get(id)?.state === 'failed') this.recovery.crashed(id);
+      throw e;
+    }
+    this.notifyDependents(id, 'up');
+  }
+
+  private onRecoveryEvent(e: RecoveryEvent): void {
+    const at = Date.now();
+    if (e.kind === 'scheduled') {
+      this.bus.emitHost({ type: 'plugin.recovering', pluginId: e.pluginId, attempt: e.attempt, delayMs: e.delayMs, at });
+      return;
+    }
+    this.bus.emitHost({ type: 'plugin.circuit', pluginId: e.pluginId, state: e.state, retryAt: e.retryAt, at });
+    if (e.state === 'open') {
+      this.monitoring.alert({
+        kind: 'crashLoop',
+        pluginId: e.pluginId,
+        value: e.crashes,
+        threshold: e.crashes,
+        action: 'suspend',
+        message: `Plugin '${e.pluginId}' crashed ${e.crashes} times; it is quarantined until ${new Date(e.retryAt!).toISOString()}.`,
+        evidence: this.plugins.get(e.pluginId)?.crashes.slice(-e.crashes),
+        at,
+      });
+    }
+  }
+
+  /** Tells each started dependent that `dependency` went down or came back (event + hook). */
+  private notifyDependents(dependency: string, direction: 'down' | 'up'): void {
+    for (const p of this.plugins.values()) {
+      if (p.state !== 'started' || !p.manifest.dependencies?.some((d) => d.id === dependency)) continue;
+      this.bus.emitHost({ type: direction === 'down' ? 'plugin.dependencyDown' : 'plugin.dependencyUp', pluginId: p.id, dependency, at: Date.now() });
+      const hook = direction === 'down' ? 'onDependencyDown' : 'onDependencyUp';
+      if (p.hasHook(hook)) {
+        p.runtime!.hook(hook, dependency).catch((e: unknown) => this.warn(p, `${hook}(${dependency}) failed: ${String(e)}`));
+      }
+    }
+  }
+
+  /** Why a plugin that is not started cannot take calls, as the most useful typed error. */
+  private unavailable(plugin: ManagedPlugin, attempted: string): PluginHostError {
+    const retryAt = this.recovery.retryAt(plugin.id);
+    if (this.recovery.state(plugin.id) === 'open' && retryAt) return new CircuitOpenError(plugin.id, retryAt);
+    return new PluginStateError(plugin.id, plugin.state, attempted);
+  }
+
+  /** Runs one invocation of a plugin with its bookkeeping: in-flight record, metrics, state snapshots. */
+  private async tracked<T>(plugin: ManagedPlugin, operation: string, run: () => Promise<T>): Promise<T> {
+    const began = performance.now();
+    const token = plugin.begin(operation);
+    let ok = false;
+    try {
+      const result = await run();
+      ok = true;
+      return result;
+    } finally {
+      const durationMs = performance.now() - began;
+      plugin.end(token, durationMs, ok);
+      this.monitor.recordCall(plugin.id, operation, durationMs, ok);
+      if (ok && plugin.hasHook('serializeState') && Date.now() - plugin.lastSnapshotAt >= (this.options.stateSnapshotIntervalMs ?? 5000)) {
+        void this.takeSnapshot(plugin).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Keeps the plugin's current `serializeState()` as its last good snapshot. */
+  private async takeSnapshot(plugin: ManagedPlugin): Promise<void> {
+    plugin.lastSnapshotAt = Date.now();
+    const state = await plugin.runtime!.hook('serializeState');
+    plugin.snapshot = { state, at: Date.now() };
   }
 
   /** Moves a plugin to `failed` or `crashed` unless it already ended there. */

@@ -152,6 +152,16 @@ const AuthorSchema = Type.Union(
   { description: 'Author: a string such as "Ada Lovelace <ada@example.com>", or an object { name, email?, url? }.' },
 );
 
+export const ThresholdsSchema = Type.Object(
+  {
+    memoryPercent: Type.Optional(Type.Number({ minimum: 1, maximum: 100, description: 'Alert when memory passes this percent of maxMemoryMB (default 80).' })),
+    cpuPercent: Type.Optional(Type.Number({ minimum: 1, maximum: 100, description: 'Alert when CPU passes this percent of one core (default 70).' })),
+    errorsPerMinute: Type.Optional(Type.Integer({ minimum: 1, description: 'Alert when errors per minute reach this (default 5).' })),
+    responseTimeMs: Type.Optional(Type.Integer({ minimum: 1, description: 'Alert when a method p90 latency reaches this, ms (default 1000).' })),
+  },
+  { additionalProperties: false, description: 'Monitoring thresholds for this plugin, overriding the host defaults.' },
+);
+
 export const ManifestSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String({ description: 'Path or URL of this JSON Schema, for editors.' })),
@@ -174,6 +184,7 @@ export const ManifestSchema = Type.Object(
       Type.Array(DependencySpecSchema, { description: 'Other plugins this plugin needs.' }),
     ),
     resourceLimits: Type.Optional(ResourceLimitsSchema),
+    thresholds: Type.Optional(ThresholdsSchema),
     capabilities: Type.Optional(
       Type.Array(Type.String({ minLength: 1 }), {
         uniqueItems: true,

@@ -12,7 +12,14 @@ export type PluginInvocation =
   | { type: 'event'; topic: string; data: unknown; source: string; methods: string[] }
   | { type: 'hook'; hook: LifecycleHook; arg?: unknown };
 
-export type LifecycleHook = 'onStart' | 'onStop' | 'serializeState' | 'deserializeState';
+export type LifecycleHook =
+  | 'onStart'
+  | 'onStop'
+  | 'serializeState'
+  | 'deserializeState'
+  | 'checkHealth'
+  | 'onDependencyDown'
+  | 'onDependencyUp';
 
 /** Plugin → host: the dispatcher's answer. */
 export type InvocationResult =

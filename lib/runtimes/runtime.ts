@@ -10,6 +10,16 @@ export interface RuntimeMetrics {
   memoryLimitBytes: number;
   /** CPU time the sandbox used, ms. */
   cpuTimeMs: number;
+  /** Bytes of values copied across the boundary, both ways, over the sandbox's life. */
+  boundaryBytes?: number;
+}
+
+/** Per-invocation overrides. */
+export interface InvocationOptions {
+  /** Deadline for this invocation instead of `executionTimeoutMs`. */
+  deadlineMs?: number;
+  /** Whether missing the deadline ends the sandbox (default true). A health probe says false. */
+  crashOnTimeout?: boolean;
 }
 
 /** What a runtime needs to host one plugin. */
@@ -17,6 +27,7 @@ export interface RuntimeInit {
   pluginId: string;
   dir: string;
   manifest: PluginManifest;
+  /** Read on every invocation: the host may change `executionTimeoutMs` of a running plugin. */
   limits: Required<ResourceLimits>;
   gateway: GatewayPort;
   /** Called once when the sandbox dies on its own (memory, deadline). */
@@ -33,7 +44,9 @@ export interface PluginRuntime {
   call(method: string, args: unknown[]): Promise<unknown>;
   deliverEvent(topic: string, data: unknown, source: string, methods: string[]): Promise<void>;
   /** Run a lifecycle hook if the plugin defines it. */
-  hook(hook: LifecycleHook, arg?: unknown): Promise<unknown>;
+  hook(hook: LifecycleHook, arg?: unknown, options?: InvocationOptions): Promise<unknown>;
+  /** V8 CPU profiling of the sandbox, where the runtime offers it. */
+  readonly cpuProfiler?: { start(title: string): void; stop(title: string): Promise<unknown> };
   metrics(): RuntimeMetrics;
   /** Tear the sandbox down; safe to call more than once. */
   dispose(): Promise<void>;

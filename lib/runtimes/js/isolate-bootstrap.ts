@@ -39,7 +39,7 @@ export function isolateBootstrap(global: Record<string, unknown>, options: Boots
   const freeze = Object.freeze;
   const LocalPromise = Promise;
   const LocalError = Error;
-  const HOOKS = ['onStart', 'onStop', 'serializeState', 'deserializeState'];
+  const HOOKS = ['onStart', 'onStop', 'serializeState', 'deserializeState', 'checkHealth', 'onDependencyDown', 'onDependencyUp'];
   const pending: Record<number, { resolve(v: unknown): void; reject(e: unknown): void; bytes: number } | undefined> =
     Object.create(null);
   let pendingCount = 0;

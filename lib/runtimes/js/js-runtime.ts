@@ -11,7 +11,7 @@ import {
   ResourceLimitError,
 } from '../../errors.js';
 import type { GatewayRequest, InvocationResult, LifecycleHook, PluginDescription, PluginInvocation } from '../protocol.js';
-import type { PluginRuntime, RuntimeInit, RuntimeMetrics } from '../runtime.js';
+import type { InvocationOptions, PluginRuntime, RuntimeInit, RuntimeMetrics } from '../runtime.js';
 import { isolateBootstrap, type BootstrapOptions } from './isolate-bootstrap.js';
 import type { ModuleCompiler } from './module-compiler.js';
 import { compileModuleGraph } from './module-graph.js';
@@ -61,6 +61,7 @@ export class JsRuntime implements PluginRuntime {
   private peakMemory = 0;
   private lastMemoryCheck = 0;
   private sampling = false;
+  private boundaryBytes = 0;
   private memoryBytes = 0;
   private readonly maxPayload: number;
   private readonly maxPending: number;
@@ -131,9 +132,19 @@ export class JsRuntime implements PluginRuntime {
     await this.invoke({ type: 'event', topic, data, source, methods }, `event ${topic}`);
   }
 
-  hook(hook: LifecycleHook, arg?: unknown): Promise<unknown> {
-    return this.invoke({ type: 'hook', hook, arg }, hook);
+  hook(hook: LifecycleHook, arg?: unknown, options?: InvocationOptions): Promise<unknown> {
+    return this.invoke({ type: 'hook', hook, arg }, hook, options);
   }
+
+  readonly cpuProfiler = {
+    start: (title: string) => this.isolate?.startCpuProfiler(title),
+    stop: async (title: string) => {
+      // Stopping while the isolate still holds its lock (right after a call) yields an empty
+      // profile: let it go idle first. One profile per isolate entry comes back; the profiler merges them.
+      await new Promise((r) => setTimeout(r, 10));
+      return (await this.isolate?.stopCpuProfiler(title)) ?? [];
+    },
+  };
 
   /** The last memory sample (taken after load and after invocations) and CPU time so far. */
   metrics(): RuntimeMetrics {
@@ -142,6 +153,7 @@ export class JsRuntime implements PluginRuntime {
       memoryBytes: alive ? this.memoryBytes : 0,
       memoryLimitBytes: this.init.limits.maxMemoryMB * MB,
       cpuTimeMs: alive ? Number(this.isolate!.cpuTime) / 1e6 : 0,
+      boundaryBytes: this.boundaryBytes,
     };
   }
 
@@ -159,13 +171,13 @@ export class JsRuntime implements PluginRuntime {
     this.context = undefined;
   }
 
-  private async invoke(invocation: PluginInvocation, operation: string): Promise<unknown> {
+  private async invoke(invocation: PluginInvocation, operation: string, options: InvocationOptions = {}): Promise<unknown> {
     if (this.dead) throw this.dead;
     if (!this.dispatcher) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' is not loaded.`);
     const json = this.encode(invocation, operation);
     try {
       const running = this.dispatcher.apply(undefined, [json], { arguments: { copy: true }, result: { promise: true, copy: true } });
-      const value = this.decode(await this.withDeadline(running, operation), operation);
+      const value = this.decode(await this.withDeadline(running, operation, options), operation);
       this.checkMemory();
       return value;
     } catch (error) {
@@ -173,14 +185,14 @@ export class JsRuntime implements PluginRuntime {
     }
   }
 
-  /** Races `work` against the plugin's deadline; past it the isolate is disposed. */
-  private withDeadline<T>(work: Promise<T>, operation: string): Promise<T> {
-    const ms = this.init.limits.executionTimeoutMs;
+  /** Races `work` against the plugin's deadline; past it the isolate is disposed (unless told not to). */
+  private withDeadline<T>(work: Promise<T>, operation: string, options: InvocationOptions = {}): Promise<T> {
+    const ms = options.deadlineMs ?? this.init.limits.executionTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const error = new PluginTimeoutError(this.init.pluginId, operation, ms);
-        this.crash(error);
+        if (options.crashOnTimeout !== false) this.crash(error);
         reject(error);
       }, ms);
     });
@@ -189,6 +201,7 @@ export class JsRuntime implements PluginRuntime {
 
   private encode(value: unknown, operation: string): string {
     const json = JSON.stringify(value);
+    this.boundaryBytes += json.length;
     if (json.length > this.maxPayload) {
       throw new ResourceLimitError(this.init.pluginId, 'payload', `Arguments of ${operation} exceed ${this.maxPayload} bytes.`);
     }
@@ -199,6 +212,7 @@ export class JsRuntime implements PluginRuntime {
     if (typeof json !== 'string' || json.length > this.maxPayload) {
       throw new ResourceLimitError(this.init.pluginId, 'payload', `The result of ${operation} exceeds ${this.maxPayload} bytes.`);
     }
+    this.boundaryBytes += json.length;
     this.checkDepth(json, `the result of ${operation}`);
     const result = JSON.parse(json) as InvocationResult;
     if (result.ok) return nullPrototype(result.value);
@@ -295,6 +309,7 @@ export class JsRuntime implements PluginRuntime {
     let request: GatewayRequest;
     try {
       if (typeof json !== 'string' || json.length > this.maxPayload) throw new ResourceLimitError(this.init.pluginId, 'payload', `A request to the host exceeds ${this.maxPayload} bytes.`);
+      this.boundaryBytes += json.length;
       this.checkDepth(json, 'A request to the host');
       request = nullPrototype(JSON.parse(json)) as GatewayRequest;
     } catch (e) {

@@ -1,0 +1,86 @@
+import { join } from 'node:path';
+import { merge, Subject, type Observable, type Subscription } from 'rxjs';
+import type { AuditEvent } from '../gateway/api-gateway.js';
+import { Governor, type GovernorOptions } from '../monitor/governor.js';
+import { Profiler, type ProfileTarget } from '../monitor/profiler.js';
+import type { IResourceMonitor } from '../monitor/resource-monitor.js';
+import { SecurityMonitor, type SecurityMonitorOptions } from '../monitor/security-monitor.js';
+import { resolveThresholds } from '../monitor/thresholds.js';
+import type { Alert, PluginController, Thresholds } from '../monitor/types.js';
+import type { ManagedPlugin } from './managed-plugin.js';
+
+/** Host options of the monitoring services (the seed's automated responses included). */
+export interface MonitoringOptions {
+  /** Host-wide thresholds (manifests may override per plugin). */
+  thresholds?: Partial<Thresholds>;
+  /** Actions per threshold and CPU enforcement (`throttleOnHighCPU`, default true). */
+  governor?: GovernorOptions;
+  /** Burst of permission denials that counts as a threat, and `isolateOnSecurityThreat` (default true). */
+  security?: SecurityMonitorOptions;
+  /**
+   * The seed's `scaleOnHighLoad`: worker-pool runtimes may add threads for stateless plugins
+   * under load. JS plugins run in one isolate each, so it has no effect on them.
+   */
+  scaleOnHighLoad?: boolean;
+}
+
+/**
+ * Wires the monitoring services to one host: metrics samples feed the governor, the audit
+ * stream feeds the security monitor, both act through the host's controller, and their
+ * alerts come out as one stream.
+ */
+export class HostMonitoring {
+  readonly governor: Governor;
+  readonly security: SecurityMonitor;
+  readonly profiler: Profiler;
+  private readonly own = new Subject<Alert>();
+  readonly alerts$: Observable<Alert>;
+  private readonly subscriptions: Subscription[] = [];
+
+  constructor(
+    private readonly options: MonitoringOptions,
+    readonly monitor: IResourceMonitor,
+    audit$: Observable<AuditEvent>,
+    controller: PluginController,
+    dataDir: string,
+    target: (pluginId: string) => ProfileTarget,
+  ) {
+    this.governor = new Governor(options.governor ?? {}, controller);
+    this.security = new SecurityMonitor(options.security ?? {}, controller);
+    this.profiler = new Profiler({ outDir: join(dataDir, 'profiles') }, target);
+    this.alerts$ = merge(this.governor.alerts$, this.security.alerts$, this.own);
+    this.subscriptions.push(
+      monitor.metrics$.subscribe((m) => this.governor.observe(m)),
+      audit$.subscribe((e) => this.security.observe(e)),
+    );
+    monitor.start();
+  }
+
+  /** Raise an alert of the host's own (unresponsive plugin, crash loop). */
+  alert(alert: Alert): void {
+    this.own.next(alert);
+  }
+
+  /** Start (or update) watching a plugin with its thresholds and CPU limit. */
+  watch(plugin: ManagedPlugin): void {
+    this.governor.watch(plugin.id, resolveThresholds(this.options.thresholds, plugin.manifest.thresholds), plugin.limits.maxCpuPercent);
+  }
+
+  /** A plugin got a fresh sandbox or was resumed by hand: forget what was held against it. */
+  reset(pluginId: string): void {
+    this.security.forget(pluginId);
+  }
+
+  unwatch(pluginId: string): void {
+    this.governor.unwatch(pluginId);
+    this.security.forget(pluginId);
+  }
+
+  dispose(): void {
+    for (const s of this.subscriptions) s.unsubscribe();
+    this.monitor.stop();
+    this.governor.dispose();
+    this.security.dispose();
+    this.own.complete();
+  }
+}

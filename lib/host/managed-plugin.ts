@@ -1,0 +1,107 @@
+import type { PluginHostError } from '../errors.js';
+import type { PluginMetrics } from '../monitor/types.js';
+import type { VerificationResult } from '../registry/integrity.js';
+import type { PluginManifest, ResourceLimits } from '../registry/manifest-schema.js';
+import type { PluginDescriptor } from '../registry/plugin-registry.js';
+import type { PluginDescription } from '../runtimes/protocol.js';
+import type { PluginRuntime } from '../runtimes/runtime.js';
+import type { PluginLifecycle, PluginState } from './lifecycle.js';
+
+/** One finished call, kept for crash reports. */
+export interface RecentCall {
+  operation: string;
+  durationMs: number;
+  ok: boolean;
+  at: number;
+}
+
+/** What the host knows about a crash: `host.crashes(id)`. */
+export interface CrashReport {
+  pluginId: string;
+  at: number;
+  error: { name: string; code: string; message: string; stack?: string };
+  /** Metrics at the time of the crash. */
+  metrics?: PluginMetrics;
+  /** The last calls, oldest first. */
+  recentCalls: RecentCall[];
+  /** What it was doing when it crashed. */
+  inFlight: { operation: string; forMs: number }[];
+}
+
+const RECENT_CALLS = 20;
+const CRASH_REPORTS = 20;
+
+/** The host's record of one plugin: its sandbox, its state machine and its bookkeeping. */
+export class ManagedPlugin {
+  runtime?: PluginRuntime;
+  description?: PluginDescription;
+  verification?: VerificationResult;
+  loadTimeMs?: number;
+  startTimeMs?: number;
+  error?: PluginHostError;
+  warnings: string[] = [];
+  /** Delay added before each call (CPU throttling), ms. */
+  throttleMs = 0;
+  /** Why the plugin is suspended, when it is. */
+  suspended?: string;
+  /** The last good `serializeState()` result, restored after a restart. */
+  snapshot?: { state: unknown; at: number };
+  lastSnapshotAt = 0;
+  readonly crashes: CrashReport[] = [];
+  private readonly inFlight = new Map<number, { operation: string; since: number }>();
+  private nextToken = 0;
+  private readonly recent: RecentCall[] = [];
+
+  constructor(
+    readonly descriptor: PluginDescriptor,
+    readonly lifecycle: PluginLifecycle,
+    /** Shared with the runtime, which reads it on every invocation: changes apply live where they can. */
+    readonly limits: Required<ResourceLimits>,
+  ) {}
+
+  get id(): string {
+    return this.descriptor.manifest.id;
+  }
+  get manifest(): PluginManifest {
+    return this.descriptor.manifest;
+  }
+  get state(): PluginState {
+    return this.lifecycle.state;
+  }
+  hasHook(hook: string): boolean {
+    return this.description?.hooks.includes(hook as never) ?? false;
+  }
+
+  begin(operation: string): number {
+    const token = ++this.nextToken;
+    this.inFlight.set(token, { operation, since: Date.now() });
+    return token;
+  }
+
+  end(token: number, durationMs: number, ok: boolean): void {
+    const entry = this.inFlight.get(token);
+    this.inFlight.delete(token);
+    if (this.recent.length >= RECENT_CALLS) this.recent.shift();
+    this.recent.push({ operation: entry?.operation ?? '?', durationMs, ok, at: Date.now() });
+  }
+
+  /** Operations running now, and for how long. */
+  running(now = Date.now()): { operation: string; forMs: number }[] {
+    return [...this.inFlight.values()].map((f) => ({ operation: f.operation, forMs: now - f.since }));
+  }
+
+  recordCrash(error: PluginHostError, metrics?: PluginMetrics): CrashReport {
+    const report: CrashReport = {
+      pluginId: this.id,
+      at: Date.now(),
+      error: { name: error.name, code: error.code, message: error.message, stack: error.stack },
+      metrics,
+      recentCalls: [...this.recent],
+      inFlight: this.running(),
+    };
+    if (this.crashes.length >= CRASH_REPORTS) this.crashes.shift();
+    this.crashes.push(report);
+    this.inFlight.clear();
+    return report;
+  }
+}
