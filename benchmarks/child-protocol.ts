@@ -1,5 +1,6 @@
 // Messages between run.ts and its child processes (idle-child.ts, timing-child.ts), over the IPC channel.
 import type { BenchmarkResult } from './benchmark-result.js';
+import type { Fleet } from './fleet.js';
 import type { CpuSample } from './idle-cpu.js';
 import type { RssSample } from './idle-memory.js';
 
@@ -37,7 +38,7 @@ export interface WindowMessage {
 
 /** How the parent starts a child: `node idle-child.js <kind> <tmp> <memoryN> <cpuN>`. */
 export interface IdleChildArgs {
-  kind: 'ours' | 'raw';
+  kind: Fleet['kind'];
   tmp: string;
   /** Sandboxes added for the RSS reading (after one warm-up sandbox). */
   memoryN: number;

@@ -23,7 +23,7 @@ const nextWindow = () =>
 
 async function main(args: IdleChildArgs): Promise<void> {
   await mkdir(args.tmp, { recursive: true });
-  const fleet = args.kind === 'ours' ? await pluginFleet(args.tmp, args.cpuN) : rawFleet();
+  const fleet = args.kind === 'raw' ? rawFleet() : await pluginFleet(args.tmp, args.cpuN, args.kind === 'ours');
   // One sandbox before the first reading, so lazily initialised code (ours and isolated-vm's) is not counted per plugin.
   await fleet.add(1);
   await send({ type: 'memory', sample: await measureRss(fleet, args.memoryN) });

@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Fleet } from './fleet.js';
 import type { CpuSample } from './idle-cpu.js';
 import type { RssSample } from './idle-memory.js';
 import type { IdleChildArgs, IdleChildMessage, WindowMessage } from './child-protocol.js';
@@ -8,13 +9,15 @@ import type { IdleChildArgs, IdleChildMessage, WindowMessage } from './child-pro
 const CHILD = fileURLToPath(new URL('./idle-child.js', import.meta.url));
 
 export interface IdleOptions {
-  /** Pairs of children (ours, raw), one after the other. */
+  /** Sets of children (one per kind), one set after the other. */
   rounds: number;
   memoryN: number;
   cpuN: number;
   windowMs: number;
   /** Back-to-back CPU windows per round; the last one is the steady state. */
   windows: number;
+  /** The children of each round, run side by side. Default ours (monitoring on), unmonitored (ours with monitoring off), raw. */
+  kinds?: Fleet['kind'][];
 }
 
 /** One child process and the messages it has sent, awaited by type. */
@@ -80,9 +83,10 @@ class IdleChild {
 }
 
 /**
- * Runs the idle benchmarks: per round, an `ours` child and a `raw` child side by side. Each
- * reports its RSS reading, loads its full fleet and settles; then both get the same idle
- * windows at once, so their CPU readings share the machine's mode.
+ * Runs the idle benchmarks: per round, an `ours` child, an `unmonitored` child (ours with
+ * monitoring off) and a `raw` child side by side. Each reports its RSS reading, loads its full
+ * fleet and settles; then all get the same idle windows at once, so their CPU readings share
+ * the machine's mode.
  *
  * @example
  * const { memory, cpu } = await runIdle(tmp, { rounds: 2, memoryN: 50, cpuN: 100, windowMs: 5000, windows: 6 });
@@ -91,14 +95,14 @@ export async function runIdle(tmp: string, options: IdleOptions): Promise<{ memo
   const memory: RssSample[] = [];
   const cpu: CpuSample[] = [];
   for (let round = 0; round < options.rounds; round++) {
-    const children = (['ours', 'raw'] as const).map(
+    const children = (options.kinds ?? (['ours', 'unmonitored', 'raw'] as const)).map(
       (kind) => new IdleChild({ kind, tmp: join(tmp, `idle-${round}-${kind}`), memoryN: options.memoryN, cpuN: options.cpuN }),
     );
     try {
       for (const m of await Promise.all(children.map((c) => c.next('memory')))) memory.push(m.sample);
       await Promise.all(children.map((c) => c.next('ready')));
       for (const c of children) c.send({ type: 'window', ms: options.windowMs, count: options.windows });
-      for (const m of await Promise.all(children.map((c) => c.next('cpu')))) cpu.push(...m.samples);
+      for (const m of await Promise.all(children.map((c) => c.next('cpu')))) cpu.push(...m.samples.map((s) => ({ ...s, round })));
       await Promise.all(children.map((c) => c.exited));
     } finally {
       for (const c of children) c.kill();

@@ -9,9 +9,9 @@ const CHILD = fileURLToPath(new URL('./timing-child.js', import.meta.url));
 export type PinnedTimings = { cpu: number; results: BenchmarkResult[] } | { cpu: number; error: string };
 
 /**
- * Runs call latency and load time in a child process pinned to CPU `cpu` with `taskset`
- * (util-linux). Never throws: a machine without taskset gets `{ error }`, and the run goes on
- * with the unpinned figures only.
+ * Runs call latency, load time and call latency with monitoring on vs off in a child process
+ * pinned to CPU `cpu` with `taskset` (util-linux). Never throws: a machine without taskset
+ * gets `{ error }`, and the run goes on with the unpinned figures only.
  *
  * @example
  * const pinned = await runPinned(tmp);

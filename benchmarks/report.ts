@@ -73,9 +73,22 @@ export function markdown(report: RunReport): string {
   }
   const idle = report.benchmarks.find((b) => b.details.series !== undefined);
   if (idle) {
-    const series = idle.details.series as Record<'ours' | 'raw', { startS: number; percentOfOneCore: number }[]>;
-    lines.push('## Idle CPU: every window', '', `Median over rounds, ${idle.unit}.`, '', '| Window start (s after loading) | Ours | Raw |', '| --- | --- | --- |');
-    series.ours.forEach((w, i) => lines.push(`| ${w.startS.toFixed(1)} | ${num(w.percentOfOneCore, idle.unit)} | ${num(series.raw[i]?.percentOfOneCore, idle.unit)} |`));
+    type Series = { startS: number; percentOfOneCore: number }[];
+    const series = idle.details.series as { ours: Series; raw: Series; unmonitored?: Series };
+    const off = series.unmonitored;
+    lines.push(
+      '## Idle CPU: every window',
+      '',
+      `Median over rounds, ${idle.unit}.${off ? ' Ours has monitoring on (the default); the monitoring-off column is the same host created with `monitoring: { enabled: false }`, idling alongside.' : ''}`,
+      '',
+      `| Window start (s after loading) | Ours |${off ? ' Ours, monitoring off |' : ''} Raw |`,
+      `| --- | --- |${off ? ' --- |' : ''} --- |`,
+    );
+    series.ours.forEach((w, i) =>
+      lines.push(
+        `| ${w.startS.toFixed(1)} | ${num(w.percentOfOneCore, idle.unit)} |${off ? ` ${num(off[i]?.percentOfOneCore, idle.unit)} |` : ''} ${num(series.raw[i]?.percentOfOneCore, idle.unit)} |`,
+      ),
+    );
     lines.push('');
   }
   const firstLoads = [...report.benchmarks, ...report.indicative.results].filter((b) => typeof b.details.firstLoadMs === 'number');
@@ -96,7 +109,7 @@ function table(results: BenchmarkResult[], judged = true): string[] {
     judged ? '| --- | --- | --- | --- | --- | --- |' : '| --- | --- | --- | --- |',
     ...results.map((b) => {
       let ratio = b.ratio === null ? 'n/a' : `${b.ratio.toFixed(2)}×`;
-      if (b.target.on === 'difference') ratio += ` (${signed(b.ours - b.raw, b.unit)} ${b.unit})`;
+      if (b.target.on === 'difference' || b.details.showDifference === true) ratio += ` (${signed(b.ours - b.raw, b.unit)} ${b.unit})`;
       const row = `| ${b.title} | ${cell(b, b.ours, 'ours')} | ${cell(b, b.raw, 'raw')} | ${ratio} |`;
       return judged ? `${row} ${b.target.text} | ${b.met ? 'yes' : '**no**'} |` : row;
     }),

@@ -1,17 +1,18 @@
 // `npm run bench`: measures the host against raw isolated-vm baselines (and the gateway's checks
-// against the same calls with them off), each pair in the same run, and writes
-// benchmarks/results/. Start node with --no-node-snapshot (isolated-vm needs it).
+// against the same calls with them off, monitoring on against monitoring off), each pair in the
+// same run, and writes benchmarks/results/. Start node with --no-node-snapshot (isolated-vm needs it).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { placed, type BenchmarkResult } from './benchmark-result.js';
 import { callLatency } from './call-latency.js';
 import { gatewayOverhead } from './gateway-overhead.js';
-import { idleCpuResult } from './idle-cpu.js';
+import { idleCpuMonitoringResult, idleCpuResult } from './idle-cpu.js';
 import { idleMemoryResult } from './idle-memory.js';
 import { runIdle } from './idle-runner.js';
 import { loadTime } from './load-time.js';
 import { machineInfo } from './machine.js';
+import { monitoringCallLatency } from './monitoring-overhead.js';
 import { resultsDir } from './paths.js';
 import { runPinned } from './pinned-runner.js';
 import { markdown, writeReport, type RunReport } from './report.js';
@@ -36,29 +37,38 @@ async function main(): Promise<void> {
   };
   let rawPinned: number | undefined;
   let rawUnpinned: number;
+  let monitoringCall: BenchmarkResult;
   try {
-    log('call latency and load time, pinned to one CPU (child process)…');
+    log('call latency, load time and call latency with monitoring on vs off, pinned to one CPU (child process)…');
     const pinned = await runPinned(join(tmp, 'pinned'));
     log('call latency and load time, unpinned…');
     const call = placed(await callLatency(join(tmp, 'call')), 'unpinned', 'unpinned');
     const load = placed(await loadTime(join(tmp, 'load')), 'unpinned', 'unpinned');
     rawUnpinned = (call.details.raw as Summary).p50;
     if ('results' in pinned) {
-      for (const r of pinned.results) done(placed(r, `pinned to CPU ${pinned.cpu}`, 'pinned'));
+      const pinnedAs = (r: BenchmarkResult) => placed(r, `pinned to CPU ${pinned.cpu}`, 'pinned');
+      for (const r of pinned.results) if (r.id !== 'monitoring-call-latency') done(pinnedAs(r));
+      monitoringCall = pinnedAs(pinned.results.find((r) => r.id === 'monitoring-call-latency')!);
       rawPinned = (pinned.results.find((r) => r.id === 'call-latency')!.details.raw as Summary).p50;
       done(call, indicative);
     } else {
-      log(`pinned timings unavailable (${pinned.error}); judging the unpinned call latency instead`);
+      log(`pinned timings unavailable (${pinned.error}); judging the unpinned call latencies instead`);
       done(call);
+      log('call latency with monitoring on vs off, unpinned…');
+      monitoringCall = placed(await monitoringCallLatency(join(tmp, 'monitoring')), 'unpinned', 'unpinned');
     }
     done(load);
     log('gateway check overhead (in-process, no isolate)…');
     for (const r of await gatewayOverhead(join(tmp, 'gateway'))) done(r);
-    log('idle memory and CPU (child processes, ~35 s per round)…');
+    log('idle memory and CPU, monitoring on and off (child processes, ~35 s per round)…');
     const idle = await runIdle(join(tmp, 'idle'), { rounds: 2, memoryN: 50, cpuN: 100, windowMs: 5000, windows: 6 });
     done(idleMemoryResult(idle.memory));
     done(idleCpuResult(idle.cpu, 'last'));
     done(idleCpuResult(idle.cpu, 'first'));
+    // The issue's monitoring targets, together at the end of the table.
+    done(monitoringCall);
+    done(idleCpuMonitoringResult(idle.cpu, 'last'));
+    done(idleCpuMonitoringResult(idle.cpu, 'first'));
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

@@ -1,16 +1,22 @@
-// Entry of the child process run.ts starts under `taskset -c <cpu>`, so the host, its
+// Entry of the child process run.ts starts under `taskset -c <cpu>`, so the hosts, their
 // isolates and isolated-vm's pool threads share one CPU. Cross-thread hand-offs then never
-// wait for another core to wake, and raw and ours are timed in the same (fast) mode.
+// wait for another core to wake, and the variants compared (ours and raw, monitoring on and
+// off) are timed in the same (fast) mode.
 import { join } from 'node:path';
 import { callLatency } from './call-latency.js';
 import type { TimingChildMessage } from './child-protocol.js';
 import { loadTime } from './load-time.js';
+import { monitoringCallLatency } from './monitoring-overhead.js';
 
 const send = (message: TimingChildMessage) =>
   new Promise<void>((resolve, reject) => process.send!(message, (e: Error | null) => (e ? reject(e) : resolve())));
 
 async function main(tmp: string): Promise<void> {
-  const results = [await callLatency(join(tmp, 'call')), await loadTime(join(tmp, 'load'))];
+  const results = [
+    await callLatency(join(tmp, 'call')),
+    await loadTime(join(tmp, 'load')),
+    await monitoringCallLatency(join(tmp, 'monitoring')),
+  ];
   await send({ type: 'timing', results });
 }
 

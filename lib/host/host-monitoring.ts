@@ -11,6 +11,8 @@ import type { ManagedPlugin } from './managed-plugin.js';
 
 /** Host options of the monitoring services (the seed's automated responses included). */
 export interface MonitoringOptions {
+  /** Metrics sampling, thresholds, enforcement, health heartbeat. Default true; false measures nothing (and enforces nothing). */
+  enabled?: boolean;
   /** Host-wide thresholds (manifests may override per plugin). */
   thresholds?: Partial<Thresholds>;
   /** Actions per threshold and CPU enforcement (`throttleOnHighCPU`, default true). */
@@ -53,7 +55,7 @@ export class HostMonitoring {
       monitor.metrics$.subscribe((m) => this.governor.observe(m)),
       audit$.subscribe((e) => this.security.observe(e)),
     );
-    monitor.start();
+    if (options.enabled !== false) monitor.start();
   }
 
   /** Raise an alert of the host's own (unresponsive plugin, crash loop). */

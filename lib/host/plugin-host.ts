@@ -110,6 +110,8 @@ export class PluginHost implements PluginDirectory, PluginController {
   private readonly recovery: CrashHandler;
   private readonly monitoring: HostMonitoring;
   private heartbeat?: NodeJS.Timeout;
+  /** False when the host runs with monitoring off. */
+  private readonly measured: boolean;
 
   constructor(
     @inject(IHostOptions) private readonly options: HostOptions,
@@ -125,8 +127,9 @@ export class PluginHost implements PluginDirectory, PluginController {
     this.monitoring = new HostMonitoring(options.monitoring ?? {}, monitor, gateway.audit$, this, options.dataDir ?? '.logomesh', (id) =>
       this.profileTarget(id),
     );
+    this.measured = options.monitoring?.enabled !== false;
     const health = options.health ?? {};
-    if (health.intervalMs !== 0) {
+    if (this.measured && health.intervalMs !== 0) {
       this.heartbeat = setInterval(() => void this.checkAll(), health.intervalMs ?? 30_000);
       this.heartbeat.unref();
     }
@@ -732,7 +735,7 @@ export class PluginHost implements PluginDirectory, PluginController {
     } finally {
       const durationMs = performance.now() - began;
       plugin.end(token, durationMs, ok);
-      this.monitor.recordCall(plugin.id, operation, durationMs, ok);
+      if (this.measured) this.monitor.recordCall(plugin.id, operation, durationMs, ok);
       if (ok && plugin.hasHook('serializeState') && Date.now() - plugin.lastSnapshotAt >= (this.options.stateSnapshotIntervalMs ?? 5000)) {
         void this.takeSnapshot(plugin).catch(() => undefined);
       }
