@@ -56,6 +56,10 @@ export interface PluginStatus {
   memory: { current: number; limit: number };
   /** What the plugin used through the gateway (files, network, denials). */
   usage?: PluginUsage;
+  /** Delay added to each call by CPU throttling, ms. */
+  throttleMs: number;
+  /** Why calls to it fail fast, while monitoring holds it suspended. */
+  suspended?: string;
   error?: PluginHostError;
 }
 
@@ -463,6 +467,8 @@ export class PluginHost implements PluginDirectory, PluginController {
       subscriptions: [...new Set(p.description?.handlers.map((h) => h.pattern) ?? [])],
       memory: { current: metrics?.memoryBytes ?? 0, limit: p.limits.maxMemoryMB * 1024 * 1024 },
       usage: this.gateway.usage(p.id),
+      throttleMs: p.throttleMs,
+      suspended: p.suspended,
       error: p.error,
     };
   }
