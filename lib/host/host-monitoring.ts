@@ -7,6 +7,7 @@ import type { IResourceMonitor } from '../monitor/resource-monitor.js';
 import { SecurityMonitor, type SecurityMonitorOptions } from '../monitor/security-monitor.js';
 import { resolveThresholds } from '../monitor/thresholds.js';
 import type { Alert, PluginController, Thresholds } from '../monitor/types.js';
+import { checkPluginHealth, type HealthOptions } from './health.js';
 import type { ManagedPlugin } from './managed-plugin.js';
 
 /** Host options of the monitoring services (the seed's automated responses included). */
@@ -38,6 +39,7 @@ export class HostMonitoring {
   private readonly own = new Subject<Alert>();
   readonly alerts$: Observable<Alert>;
   private readonly subscriptions: Subscription[] = [];
+  private heartbeat?: NodeJS.Timeout;
 
   constructor(
     private readonly options: MonitoringOptions,
@@ -56,6 +58,49 @@ export class HostMonitoring {
       audit$.subscribe((e) => this.security.observe(e)),
     );
     if (options.enabled !== false) monitor.start();
+  }
+
+  /**
+   * The heartbeat: every `intervalMs` each started plugin is checked (see checkPluginHealth);
+   * unresponsive and unhealthy ones raise an alert naming what they are running.
+   */
+  startHeartbeat(plugins: () => Iterable<ManagedPlugin>, options: HealthOptions = {}): void {
+    if (options.intervalMs === 0) return;
+    this.heartbeat = setInterval(() => void this.checkAll(plugins(), options), options.intervalMs ?? 30_000);
+    this.heartbeat.unref();
+  }
+
+  private async checkAll(plugins: Iterable<ManagedPlugin>, options: HealthOptions): Promise<void> {
+    for (const plugin of [...plugins]) {
+      if (plugin.state !== 'started') continue;
+      const report = await checkPluginHealth(plugin, options);
+      if (report.status !== 'unresponsive' && report.status !== 'unhealthy') continue;
+      const running = report.inFlight.map((f) => `${f.operation} for ${f.forMs} ms`).join(', ');
+      this.alert({
+        kind: 'unresponsive',
+        pluginId: plugin.id,
+        value: Math.max(0, ...report.inFlight.map((f) => f.forMs)),
+        threshold: options.timeoutMs ?? 2000,
+        action: 'log',
+        message: `Plugin '${plugin.id}' is ${report.status}${running ? `; running: ${running}` : ''}.`,
+        evidence: report,
+        at: report.at,
+      });
+    }
+  }
+
+  /** A plugin's circuit breaker opened: alert with its crash reports as evidence. */
+  crashLoop(pluginId: string, crashes: number, retryAt: number, evidence: unknown): void {
+    this.alert({
+      kind: 'crashLoop',
+      pluginId,
+      value: crashes,
+      threshold: crashes,
+      action: 'suspend',
+      message: `Plugin '${pluginId}' crashed ${crashes} times; it is quarantined until ${new Date(retryAt).toISOString()}.`,
+      evidence,
+      at: Date.now(),
+    });
   }
 
   /** Raise an alert of the host's own (unresponsive plugin, crash loop). */
@@ -79,6 +124,7 @@ export class HostMonitoring {
   }
 
   dispose(): void {
+    clearInterval(this.heartbeat);
     for (const s of this.subscriptions) s.unsubscribe();
     this.monitor.stop();
     this.governor.dispose();

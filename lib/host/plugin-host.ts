@@ -38,61 +38,10 @@ import { checkPluginHealth, type HealthReport } from './health.js';
 import { HostMonitoring } from './host-monitoring.js';
 import { PluginLifecycle, type PluginState } from './lifecycle.js';
 import { ManagedPlugin, type CrashReport } from './managed-plugin.js';
+import type { LoadReport, PluginHandle, PluginLoadResult, PluginStatus } from './host-types.js';
+import { applyLimits } from './live-limits.js';
 
-/** What `host.status(id)` and `host.list()` tell about one plugin. */
-export interface PluginStatus {
-  id: string;
-  version: string;
-  runtime: string;
-  state: PluginState;
-  dir: string;
-  /** Time from reading the manifest to a constructed plugin, ms. */
-  loadTimeMs?: number;
-  /** Time `onStart` took, ms. */
-  startTimeMs?: number;
-  signature: VerificationResult['status'] | 'unchecked';
-  exposed: string[];
-  subscriptions: string[];
-  memory: { current: number; limit: number };
-  /** What the plugin used through the gateway (files, network, denials). */
-  usage?: PluginUsage;
-  /** Delay added to each call by CPU throttling, ms. */
-  throttleMs: number;
-  /** Why calls to it fail fast, while monitoring holds it suspended. */
-  suspended?: string;
-  error?: PluginHostError;
-}
-
-/** One line of `loadAll()`'s report. */
-export interface PluginLoadResult {
-  id: string;
-  version?: string;
-  dir?: string;
-  state: PluginState;
-  loadTimeMs?: number;
-  error?: PluginHostError;
-  warnings: string[];
-}
-
-/** What `loadAll()` did, plugin by plugin. It never throws for a plugin's failure. */
-export interface LoadReport {
-  plugins: PluginLoadResult[];
-  started: string[];
-  failed: string[];
-  durationMs: number;
-}
-
-/** Limits a running plugin takes without a new sandbox. */
-const LIVE_LIMITS: readonly (keyof ResourceLimits)[] = ['executionTimeoutMs', 'maxCpuPercent'];
-
-/** A view of one loaded plugin. */
-export interface PluginHandle {
-  readonly id: string;
-  /** What this plugin emits, optionally narrowed to a topic pattern. */
-  events$(pattern?: string): Observable<BusEvent>;
-  call<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
-  status(): PluginStatus;
-}
+export type { PluginStatus, PluginLoadResult, LoadReport, PluginHandle } from './host-types.js';
 
 /**
  * Loads untrusted plugins and runs each behind its runtime's isolation boundary. Create it
@@ -113,7 +62,6 @@ export class PluginHost implements PluginDirectory, PluginController {
   private closed = false;
   private readonly recovery: CrashHandler;
   private readonly monitoring: HostMonitoring;
-  private heartbeat?: NodeJS.Timeout;
   /** False when the host runs with monitoring off. */
   private readonly measured: boolean;
 
@@ -132,11 +80,7 @@ export class PluginHost implements PluginDirectory, PluginController {
       this.profileTarget(id),
     );
     this.measured = options.monitoring?.enabled !== false;
-    const health = options.health ?? {};
-    if (this.measured && health.intervalMs !== 0) {
-      this.heartbeat = setInterval(() => void this.checkAll(), health.intervalMs ?? 30_000);
-      this.heartbeat.unref();
-    }
+    if (this.measured) this.monitoring.startHeartbeat(() => this.plugins.values(), options.health);
   }
 
   /** Alerts from monitoring: thresholds crossed, unresponsive plugins, crash loops, security threats. */
@@ -190,45 +134,15 @@ export class PluginHost implements PluginDirectory, PluginController {
     return checkPluginHealth(this.get(id), this.options.health);
   }
 
-  /** The heartbeat: every started plugin is checked; unresponsive and unhealthy ones raise an alert. */
-  private async checkAll(): Promise<void> {
-    for (const plugin of [...this.plugins.values()]) {
-      if (plugin.state !== 'started') continue;
-      const report = await checkPluginHealth(plugin, this.options.health);
-      if (report.status !== 'unresponsive' && report.status !== 'unhealthy') continue;
-      this.monitoring.alert({
-        kind: 'unresponsive',
-        pluginId: plugin.id,
-        value: Math.max(0, ...report.inFlight.map((f) => f.forMs)),
-        threshold: this.options.health?.timeoutMs ?? 2000,
-        action: 'log',
-        message: `Plugin '${plugin.id}' is ${report.status}${report.inFlight.length ? `; running: ${report.inFlight.map((f) => `${f.operation} for ${f.forMs} ms`).join(', ')}` : ''}.`,
-        evidence: report,
-        at: report.at,
-      });
-    }
-  }
-
   /**
    * Changes a running plugin's limits. `executionTimeoutMs` and `maxCpuPercent` apply at once;
    * the others are kept for its next sandbox and listed in `requiresRestart`.
    */
   setPluginResourceLimits(id: string, limits: Partial<ResourceLimits>): { applied: string[]; requiresRestart: string[] } {
     const plugin = this.get(id);
-    const max = { ...HOST_MAXIMUM_LIMITS, ...this.options.hostLimits };
-    const applied: string[] = [];
-    const requiresRestart: string[] = [];
-    for (const [key, value] of Object.entries(limits) as [keyof ResourceLimits, number][]) {
-      if (!(key in max) || !Number.isInteger(value) || value < 1 || value > max[key]) {
-        throw new InvalidArgumentError(`${key} must be an integer between 1 and ${max[key] ?? '?'} on this host.`, { pluginId: id });
-      }
-    }
-    for (const [key, value] of Object.entries(limits) as [keyof ResourceLimits, number][]) {
-      plugin.limits[key] = value;
-      (LIVE_LIMITS.includes(key) ? applied : requiresRestart).push(key);
-    }
+    const result = applyLimits(plugin.limits, limits, { ...HOST_MAXIMUM_LIMITS, ...this.options.hostLimits }, id);
     if (plugin.state === 'started') this.monitoring.watch(plugin);
-    return { applied, requiresRestart };
+    return result;
   }
 
   // ------------------------------------------------------------------ PluginController (for monitoring)
@@ -487,7 +401,6 @@ export class PluginHost implements PluginDirectory, PluginController {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.heartbeat);
     this.recovery.dispose();
     const deadline = performance.now() + (this.options.closeTimeoutMs ?? 10_000);
     for (const id of [...this.order].reverse()) {
@@ -696,18 +609,7 @@ export class PluginHost implements PluginDirectory, PluginController {
       return;
     }
     this.bus.emitHost({ type: 'plugin.circuit', pluginId: e.pluginId, state: e.state, retryAt: e.retryAt, at });
-    if (e.state === 'open') {
-      this.monitoring.alert({
-        kind: 'crashLoop',
-        pluginId: e.pluginId,
-        value: e.crashes,
-        threshold: e.crashes,
-        action: 'suspend',
-        message: `Plugin '${e.pluginId}' crashed ${e.crashes} times; it is quarantined until ${new Date(e.retryAt!).toISOString()}.`,
-        evidence: this.plugins.get(e.pluginId)?.crashes.slice(-e.crashes),
-        at,
-      });
-    }
+    if (e.state === 'open') this.monitoring.crashLoop(e.pluginId, e.crashes, e.retryAt!, this.plugins.get(e.pluginId)?.crashes.slice(-e.crashes));
   }
 
   /** Tells each started dependent that `dependency` went down or came back (event + hook). */
