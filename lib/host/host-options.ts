@@ -47,6 +47,12 @@ export interface HostOptions {
   services?: (object | (new (...args: never[]) => object))[];
   /** Crash recovery: `restartOnCrash` (default true), backoff and circuit breaker settings. */
   recovery?: RecoveryOptions;
+  /**
+   * The seed's automated responses in one place; each overrides its detailed setting
+   * (`recovery.restartOnCrash`, `monitoring.governor.throttleOnHighCPU`,
+   * `monitoring.security.isolateOnSecurityThreat`, `monitoring.scaleOnHighLoad`).
+   */
+  policies?: { restartOnCrash?: boolean; throttleOnHighCPU?: boolean; isolateOnSecurityThreat?: boolean; scaleOnHighLoad?: boolean };
   /** Thresholds, alert actions, CPU enforcement and the security monitor. */
   monitoring?: MonitoringOptions;
   /** Metrics sampling interval and history size. */

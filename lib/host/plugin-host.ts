@@ -33,9 +33,9 @@ import { HOST_MAXIMUM_LIMITS, type PluginManifest, type ResourceLimits } from '.
 import { IPluginRegistry, type PluginDescriptor } from '../registry/plugin-registry.js';
 import { IRuntimeFactory, type PluginRuntime } from '../runtimes/runtime.js';
 import type { HostOptions } from './host-options.js';
-import { CrashHandler, type RecoveryEvent } from './crash-handler.js';
+import { CrashHandler, type RecoveryEvent, type RecoveryOptions } from './crash-handler.js';
 import { checkPluginHealth, type HealthReport } from './health.js';
-import { HostMonitoring } from './host-monitoring.js';
+import { HostMonitoring, type MonitoringOptions } from './host-monitoring.js';
 import { PluginLifecycle, type PluginState } from './lifecycle.js';
 import { ManagedPlugin, type CrashReport } from './managed-plugin.js';
 import type { LoadReport, PluginHandle, PluginLoadResult, PluginStatus } from './host-types.js';
@@ -75,10 +75,9 @@ export class PluginHost implements PluginDirectory, PluginController {
     @inject(IResourceMonitor) private readonly monitor: IResourceMonitor,
   ) {
     gateway.attach(this);
-    this.recovery = new CrashHandler(options.recovery ?? {}, (id) => this.recover(id), (e) => this.onRecoveryEvent(e));
-    this.monitoring = new HostMonitoring(options.monitoring ?? {}, monitor, gateway.audit$, this, options.dataDir ?? '.logomesh', (id) =>
-      this.profileTarget(id),
-    );
+    const { recovery, monitoring } = withPolicies(options);
+    this.recovery = new CrashHandler(recovery, (id) => this.recover(id), (e) => this.onRecoveryEvent(e));
+    this.monitoring = new HostMonitoring(monitoring, monitor, gateway.audit$, this, options.dataDir ?? '.logomesh', (id) => this.profileTarget(id));
     this.measured = options.monitoring?.enabled !== false;
     if (this.measured) this.monitoring.startHeartbeat(() => this.plugins.values(), options.health);
   }
@@ -670,6 +669,22 @@ export class PluginHost implements PluginDirectory, PluginController {
     this.logger.warn({ plugin: plugin.id }, message);
     this.bus.emitHost({ type: 'plugin.warning', pluginId: plugin.id, message, at: Date.now() });
   }
+}
+
+/** The detailed recovery and monitoring options, with the `policies` shorthand applied over them. */
+function withPolicies(options: HostOptions): { recovery: RecoveryOptions; monitoring: MonitoringOptions } {
+  const p = options.policies ?? {};
+  const m = options.monitoring ?? {};
+  const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  return {
+    recovery: { ...options.recovery, ...defined({ restartOnCrash: p.restartOnCrash }) },
+    monitoring: {
+      ...m,
+      ...defined({ scaleOnHighLoad: p.scaleOnHighLoad }),
+      governor: { ...m.governor, ...defined({ throttleOnHighCPU: p.throttleOnHighCPU }) },
+      security: { ...m.security, ...defined({ isolateOnSecurityThreat: p.isolateOnSecurityThreat }) },
+    },
+  };
 }
 
 function asHostError(e: unknown, pluginId: string): PluginHostError {

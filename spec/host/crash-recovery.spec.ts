@@ -185,3 +185,38 @@ describe('live resource limits', () => {
     expect(() => host.setPluginResourceLimits('slowish', { maxMemoryMB: 1e9 })).to.throw(InvalidArgumentError);
   });
 });
+
+describe('policies', () => {
+  let root: string;
+  let host: PluginHost;
+  beforeEach(async () => {
+    root = await tempDir();
+  });
+  afterEach(async () => {
+    await host?.close();
+    await cleanup(root);
+  });
+
+  it('policies.restartOnCrash: false overrides the recovery default', async () => {
+    await writePlugin(root, { id: 'p', resourceLimits: { executionTimeoutMs: 100 }, code: jsPlugin(`spin() { for (;;) {} }`, ['spin']) });
+    host = await hostFor(root, { ...fast, policies: { restartOnCrash: false } });
+    await host.loadAll();
+    await rejection(host.call('p', 'spin'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(host.status('p').state).to.equal('crashed');
+  });
+
+  it('policies.isolateOnSecurityThreat: false only alerts on a burst of denials', async () => {
+    await writePlugin(root, {
+      id: 'prober',
+      permissions: [],
+      code: jsPlugin(`async probe() { for (let i = 0; i < 12; i++) await this.ctx.fs.readFile('x').catch(() => undefined); return 'done'; }`, ['probe']),
+    });
+    host = await hostFor(root, { policies: { isolateOnSecurityThreat: false } });
+    await host.loadAll();
+    const threat = firstValueFrom(host.alerts$.pipe(filter((a) => a.kind === 'security')));
+    await host.call('prober', 'probe');
+    expect((await threat).action).to.equal('log');
+    expect(await host.call('prober', 'probe')).to.equal('done');
+  });
+});
