@@ -6,6 +6,9 @@ import { DeliveryQueue, type DeliveryOutcome } from './delivery-queue.js';
 import type { BusEvent, HostEvent } from './host-events.js';
 import { isValidTopic, topicMatches } from './topic.js';
 
+/** How long after a handler returned its plugin's emissions still continue the handled event's chain, ms. */
+const CHAIN_GRACE_MS = 1000;
+
 /** Which plugins an event goes to (the seed's `PluginFilter`). Every given condition must hold. */
 export interface PluginFilter {
   /** Only plugins declaring every one of these capabilities. */
@@ -69,8 +72,12 @@ export class EventBus implements IEventBus {
   private readonly subscribers = new Map<string, { sub: Subscriber; queue: DeliveryQueue<BusEvent> }>();
   private readonly limit: number;
   private readonly maxDepth: number;
-  /** Depth of the event each plugin is handling right now (deliveries are one at a time). */
-  private readonly handling = new Map<string, number>();
+  /**
+   * Depth of the event each plugin handles now or handled last (deliveries are one at a time),
+   * and until when emissions still count as part of that chain: a handler that does not await
+   * its emit (`ctx.emit(a).then(() => ctx.emit(b))`) emits just after it returned.
+   */
+  private readonly handling = new Map<string, { depth: number; until: number }>();
   private readonly tooDeep = new Map<string, number>();
   readonly hostEvents$ = this.host.asObservable();
   readonly bus$ = this.events.asObservable();
@@ -92,11 +99,12 @@ export class EventBus implements IEventBus {
   subscribe(sub: Subscriber): void {
     this.unsubscribe(sub.pluginId);
     const queue = new DeliveryQueue<BusEvent>(this.limit, async (e) => {
-      this.handling.set(sub.pluginId, e.depth ?? 0);
+      const chain = { depth: e.depth ?? 0, until: Infinity };
+      this.handling.set(sub.pluginId, chain);
       try {
         await sub.deliver(e, sub.patterns.filter((p) => topicMatches(p, e.topic)));
       } finally {
-        this.handling.delete(sub.pluginId);
+        chain.until = Date.now() + CHAIN_GRACE_MS;
       }
     });
     this.subscribers.set(sub.pluginId, { sub, queue });
@@ -105,6 +113,8 @@ export class EventBus implements IEventBus {
   unsubscribe(pluginId: string): void {
     this.subscribers.get(pluginId)?.queue.clear();
     this.subscribers.delete(pluginId);
+    this.handling.delete(pluginId);
+    this.tooDeep.delete(pluginId);
   }
 
   async publish(event: BusEvent, only: PluginFilter = {}): Promise<PublishReport> {
@@ -115,7 +125,7 @@ export class EventBus implements IEventBus {
     }
     // An emission made while its source handles an event continues that event's chain.
     const parent = this.handling.get(event.source);
-    event = { ...event, depth: parent === undefined ? 0 : parent + 1 };
+    event = { ...event, depth: parent !== undefined && parent.until >= Date.now() ? parent.depth + 1 : 0 };
     if (event.depth! > this.maxDepth) {
       const dropped = (this.tooDeep.get(event.source) ?? 0) + 1;
       this.tooDeep.set(event.source, dropped);

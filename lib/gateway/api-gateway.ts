@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { Subject, type Observable } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
 import { IHostOptions, ILogger } from '../di/tokens.js';
-import { InvalidArgumentError, PermissionDeniedError, PluginHostError, PluginNotFoundError, ResourceLimitError } from '../errors.js';
+import { InvalidArgumentError, PermissionDeniedError, PluginHostError, PluginNotFoundError, PluginSuspendedError, ResourceLimitError } from '../errors.js';
 import { IEventBus } from '../events/event-bus.js';
 import { isValidTopic } from '../events/topic.js';
 import type { HostOptions } from '../host/host-options.js';
@@ -18,6 +18,8 @@ import { TokenBucket } from './token-bucket.js';
 
 /** What the gateway needs to know from the host about loaded plugins. */
 export interface PluginDirectory {
+  /** Why a plugin is suspended, if it is: its requests are refused meanwhile. */
+  suspendedReason(pluginId: string): string | undefined;
   /** Call an exposed method of a started plugin on behalf of `callerId`. */
   invoke(callerId: string, pluginId: string, method: string, args: unknown[]): Promise<unknown>;
 }
@@ -70,6 +72,9 @@ export interface PluginUsage {
 export function pluginDataDir(options: Pick<HostOptions, 'dataDir'>, pluginId: string): string {
   return resolve(options.dataDir ?? '.logomesh', 'plugins', pluginId, 'data');
 }
+
+/** Largest `fields` object of one plugin log line, as JSON. */
+export const MAX_LOG_FIELDS_BYTES = 8192;
 
 /** Calls one plugin may have in flight to other plugins at once. */
 export const MAX_CALLS_IN_FLIGHT = 32;
@@ -144,6 +149,7 @@ export class ApiGateway implements IApiGateway {
     const access = this.plugins.get(pluginId);
     if (!access) return;
     this.plugins.delete(pluginId);
+    this.loggers.delete(pluginId);
     access.net.close();
     await access.fs.closeAll();
   }
@@ -168,6 +174,8 @@ export class ApiGateway implements IApiGateway {
     if (!access) throw new PluginNotFoundError(pluginId, 'has no access to the host (it is not loaded)');
     const check = checkRequest(raw);
     if (!check.ok) throw new InvalidArgumentError(check.message, { pluginId });
+    const suspended = this.directory?.suspendedReason(pluginId);
+    if (suspended !== undefined && check.op !== 'log') throw new PluginSuspendedError(pluginId, suspended);
     // Throttled, not refused: a flooding plugin waits, and its own request budget (inside
     // the isolate) keeps what waits bounded.
     await access.bucket.take(1);
@@ -192,7 +200,9 @@ export class ApiGateway implements IApiGateway {
   private log(access: PluginAccess, { level, message, fields }: GatewayRequestOf<'log'>): void {
     let child = this.loggers.get(access.pluginId);
     if (!child) this.loggers.set(access.pluginId, (child = this.logger.child({ plugin: access.pluginId })));
-    child[level](fields !== null && typeof fields === 'object' && !Array.isArray(fields) ? { fields } : {}, message);
+    // Fields are capped like the message: serialising megabytes per line would stall the host.
+    const small = fields !== null && typeof fields === 'object' && !Array.isArray(fields) && JSON.stringify(fields).length <= MAX_LOG_FIELDS_BYTES;
+    child[level](small ? { fields } : fields === undefined ? {} : { fieldsDropped: true }, message);
   }
 
   private async emit(access: PluginAccess, { topic, data }: GatewayRequestOf<'emit'>): Promise<void> {

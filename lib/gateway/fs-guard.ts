@@ -251,8 +251,9 @@ export class FsGuard {
     this.epoch++;
     const open = [...this.handles.values()];
     this.handles.clear();
-    await Promise.all(open.map((h) => this.closeFile(h)));
-    await Promise.all([...this.inFlight]);
+    // Settled, not all: one handle that fails to close must not leave the others open.
+    await Promise.allSettled(open.map((h) => this.closeFile(h)));
+    await Promise.allSettled([...this.inFlight]);
   }
 
   /** `filesOpen` counts handles plus calls in flight (each holds one slot of `maxFileHandles`). */

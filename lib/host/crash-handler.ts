@@ -60,6 +60,8 @@ export class CrashHandler {
 
   /** A plugin crashed: open the breaker, or schedule a restart. */
   crashed(pluginId: string): void {
+    // Without automatic restarts there is nothing to back off from or to trip.
+    if (this.options.restartOnCrash === false) return;
     const now = this.now();
     const p = this.entry(pluginId);
     clearTimeout(p.timer);
@@ -68,7 +70,6 @@ export class CrashHandler {
       this.open(pluginId, p);
       return;
     }
-    if (this.options.restartOnCrash === false) return;
     p.attempt++;
     const base = Math.min(this.backoff.maxMs, this.backoff.initialMs * this.backoff.factor ** (p.attempt - 1));
     const delayMs = Math.round(base * (1 + this.backoff.jitter * (2 * this.random() - 1)));
@@ -81,6 +82,12 @@ export class CrashHandler {
     const p = this.plugins.get(pluginId);
     if (!p) return;
     clearTimeout(p.timer);
+    // Started by hand while open: that is the trial.
+    if (p.state === 'open') {
+      p.state = 'half-open';
+      p.retryAt = undefined;
+      this.report({ kind: 'breaker', pluginId, state: 'half-open', crashes: p.crashes.length });
+    }
     p.timer = this.later(this.breaker.stableMs, () => {
       if (p.state === 'half-open') {
         p.state = 'closed';

@@ -7,7 +7,7 @@ import type { IResourceMonitor } from '../monitor/resource-monitor.js';
 import { SecurityMonitor, type SecurityMonitorOptions } from '../monitor/security-monitor.js';
 import { resolveThresholds } from '../monitor/thresholds.js';
 import type { Alert, PluginController, Thresholds } from '../monitor/types.js';
-import { checkPluginHealth, type HealthOptions } from './health.js';
+import { checkPluginHealth, type HealthOptions, type HealthReport } from './health.js';
 import type { ManagedPlugin } from './managed-plugin.js';
 
 /** Host options of the monitoring services (the seed's automated responses included). */
@@ -40,6 +40,7 @@ export class HostMonitoring {
   readonly alerts$: Observable<Alert>;
   private readonly subscriptions: Subscription[] = [];
   private heartbeat?: NodeJS.Timeout;
+  private checking = false;
 
   constructor(
     private readonly options: MonitoringOptions,
@@ -53,11 +54,13 @@ export class HostMonitoring {
     this.security = new SecurityMonitor(options.security ?? {}, controller);
     this.profiler = new Profiler({ outDir: join(dataDir, 'profiles') }, target);
     this.alerts$ = merge(this.governor.alerts$, this.security.alerts$, this.own);
-    this.subscriptions.push(
-      monitor.metrics$.subscribe((m) => this.governor.observe(m)),
-      audit$.subscribe((e) => this.security.observe(e)),
-    );
-    if (options.enabled !== false) monitor.start();
+    if (options.enabled !== false) {
+      this.subscriptions.push(
+        monitor.metrics$.subscribe((m) => this.governor.observe(m)),
+        audit$.subscribe((e) => this.security.observe(e)),
+      );
+      monitor.start();
+    }
   }
 
   /**
@@ -71,23 +74,33 @@ export class HostMonitoring {
   }
 
   private async checkAll(plugins: Iterable<ManagedPlugin>, options: HealthOptions): Promise<void> {
-    for (const plugin of [...plugins]) {
-      if (plugin.state !== 'started') continue;
-      const report = await checkPluginHealth(plugin, options);
-      if (report.status !== 'unresponsive' && report.status !== 'unhealthy') continue;
-      const running = report.inFlight.map((f) => `${f.operation} for ${f.forMs} ms`).join(', ');
-      this.alert({
-        kind: 'unresponsive',
-        pluginId: plugin.id,
-        value: Math.max(0, ...report.inFlight.map((f) => f.forMs)),
-        threshold: options.timeoutMs ?? 2000,
-        action: 'log',
-        message: `Plugin '${plugin.id}' is ${report.status}${running ? `; running: ${running}` : ''}.`,
-        evidence: report,
-        at: report.at,
-      });
+    // One round at a time: hung plugins make a round slow, and rounds must not pile up.
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      const started = [...plugins].filter((p) => p.state === 'started');
+      const reports = await Promise.all(started.map((p) => checkPluginHealth(p, options)));
+      reports.forEach((report) => this.reportHealth(report, options));
+    } finally {
+      this.checking = false;
     }
   }
+
+  private reportHealth(report: HealthReport, options: HealthOptions): void {
+    if (report.status !== 'unresponsive' && report.status !== 'unhealthy') return;
+    const running = report.inFlight.map((f) => `${f.operation} for ${f.forMs} ms`).join(', ');
+    this.alert({
+      kind: 'unresponsive',
+      pluginId: report.pluginId,
+      value: Math.max(0, ...report.inFlight.map((f) => f.forMs)),
+      threshold: options.timeoutMs ?? 2000,
+      action: 'log',
+      message: `Plugin '${report.pluginId}' is ${report.status}${running ? `; running: ${running}` : ''}.`,
+      evidence: report,
+      at: report.at,
+    });
+  }
+
 
   /** A plugin's circuit breaker opened: alert with its crash reports as evidence. */
   crashLoop(pluginId: string, crashes: number, retryAt: number, evidence: unknown): void {
@@ -114,8 +127,10 @@ export class HostMonitoring {
   }
 
   /** A plugin got a fresh sandbox or was resumed by hand: forget what was held against it. */
-  reset(pluginId: string): void {
-    this.security.forget(pluginId);
+  reset(plugin: ManagedPlugin): void {
+    this.security.forget(plugin.id);
+    this.governor.unwatch(plugin.id);
+    if (plugin.state === 'started') this.watch(plugin);
   }
 
   unwatch(pluginId: string): void {
@@ -129,6 +144,7 @@ export class HostMonitoring {
     this.monitor.stop();
     this.governor.dispose();
     this.security.dispose();
+    void this.profiler.close();
     this.own.complete();
   }
 }

@@ -13,12 +13,12 @@ export type PluginState =
   | 'unloaded';
 
 /**
- * Legal transitions. `loaded` is reached again from `stopped`, `failed` and `crashed`
- * when a restart builds a fresh sandbox; `unloaded` is final.
+ * Legal transitions. `loaded` is reached again (from `loaded`, `stopped`, `failed` and
+ * `crashed`) when a restart builds a fresh sandbox; `unloaded` is final.
  */
 const TRANSITIONS: Record<PluginState, readonly PluginState[]> = {
   registered: ['loaded', 'failed', 'unloaded'],
-  loaded: ['starting', 'failed', 'crashed', 'unloaded'],
+  loaded: ['loaded', 'starting', 'failed', 'crashed', 'unloaded'],
   starting: ['started', 'failed', 'crashed'],
   started: ['stopping', 'crashed'],
   stopping: ['stopped', 'failed', 'crashed'],

@@ -48,6 +48,8 @@ export class ManagedPlugin {
   snapshot?: { state: unknown; at: number };
   lastSnapshotAt = 0;
   readonly crashes: CrashReport[] = [];
+  /** The lifecycle operation running now; the next one waits for it. */
+  pending: Promise<void> = Promise.resolve();
   private readonly inFlight = new Map<number, { operation: string; since: number }>();
   private nextToken = 0;
   private readonly recent: RecentCall[] = [];

@@ -161,17 +161,19 @@ export class PluginHost implements PluginDirectory, PluginController {
     const plugin = this.get(id);
     if (plugin.suspended === undefined) return;
     plugin.suspended = undefined;
-    this.monitoring.reset(id);
+    this.monitoring.reset(plugin);
     this.bus.emitHost({ type: 'plugin.resumed', pluginId: id, at: Date.now() });
   }
 
   /** Ends the plugin's sandbox now; it becomes `crashed` (and recovery applies). */
   async kill(id: string, reason: string): Promise<void> {
     const plugin = this.get(id);
-    const runtime = plugin.runtime;
-    if (!runtime) return;
-    await runtime.dispose();
-    this.onCrash(plugin, runtime, new PluginCrashedError(id, `Plugin '${id}' was killed by the host: ${reason}.`));
+    await this.serially(plugin, async () => {
+      const runtime = plugin.runtime;
+      if (!runtime) return;
+      await runtime.dispose();
+      this.onCrash(plugin, runtime, new PluginCrashedError(id, `Plugin '${id}' was killed by the host: ${reason}.`));
+    });
   }
 
   /** The last crash reports of a plugin (error, stack, metrics, recent calls, what it was doing), oldest first. */
@@ -261,8 +263,65 @@ export class PluginHost implements PluginDirectory, PluginController {
     return this.status(descriptor.manifest.id);
   }
 
-  async start(id: string): Promise<void> {
+  /** Runs `onStart` and subscribes the plugin to its events. */
+  start(id: string): Promise<void> {
     const plugin = this.get(id);
+    return this.serially(plugin, () => this.startNow(plugin));
+  }
+
+  /** Runs `onStop`; the sandbox stays, so `start(id)` resumes it. */
+  stop(id: string): Promise<void> {
+    const plugin = this.get(id);
+    return this.serially(plugin, () => this.stopNow(plugin));
+  }
+
+  /**
+   * Builds a fresh sandbox for the plugin and starts it again, carrying its state across: a
+   * running plugin's `serializeState()` now, or, after a crash, the last good snapshot.
+   */
+  restart(id: string): Promise<void> {
+    const plugin = this.get(id);
+    return this.serially(plugin, () => this.restartNow(plugin));
+  }
+
+  /** Stops and removes a plugin. Refused while a loaded plugin requires it. */
+  unload(id: string): Promise<void> {
+    const plugin = this.get(id);
+    return this.serially(plugin, async () => {
+      const dependents = [...this.plugins.values()].filter((p) => p.manifest.dependencies?.some((d) => d.id === plugin.id && !d.optional));
+      if (dependents.length > 0) {
+        throw new DependencyError(
+          'failed',
+          `Cannot unload ${id}: ${dependents.map((p) => p.id).join(', ')} depend${dependents.length === 1 ? 's' : ''} on it. Unload ${dependents.length === 1 ? 'it' : 'them'} first.`,
+          { pluginId: id },
+        );
+      }
+      this.recovery.forget(id);
+      if (plugin.state === 'started') await this.stopNow(plugin);
+      await this.teardown(plugin);
+      this.monitoring.unwatch(id);
+      this.monitor.untrack(id);
+      plugin.lifecycle.transition('unloaded');
+      this.plugins.delete(id);
+      this.order = this.order.filter((o) => o !== id);
+    });
+  }
+
+  /**
+   * Lifecycle operations on one plugin run one at a time (a user restart, a governor action
+   * and a recovery timer may all ask at once); each waits for the previous one to settle.
+   */
+  private serially<T>(plugin: ManagedPlugin, op: () => Promise<T>): Promise<T> {
+    const run = plugin.pending.then(op, op);
+    plugin.pending = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async startNow(plugin: ManagedPlugin): Promise<void> {
+    const id = plugin.id;
     for (const dep of plugin.manifest.dependencies ?? []) {
       if (!dep.optional && this.plugins.get(dep.id)?.state !== 'started') {
         throw new DependencyError('failed', `${id} cannot start: its dependency ${dep.id} is not started.`, { pluginId: id });
@@ -275,6 +334,7 @@ export class PluginHost implements PluginDirectory, PluginController {
     } catch (e) {
       const error = asHostError(e, id);
       this.settle(plugin, 'failed', error);
+      await this.teardown(plugin);
       throw error;
     }
     plugin.startTimeMs = performance.now() - began;
@@ -284,59 +344,33 @@ export class PluginHost implements PluginDirectory, PluginController {
     this.monitoring.watch(plugin);
   }
 
-  async stop(id: string): Promise<void> {
-    const plugin = this.get(id);
-    if (plugin.state !== 'started') throw new PluginStateError(id, plugin.state, 'stop');
+  private async stopNow(plugin: ManagedPlugin): Promise<void> {
+    if (plugin.state !== 'started') throw new PluginStateError(plugin.id, plugin.state, 'stop');
     plugin.lifecycle.transition('stopping');
-    this.bus.unsubscribe(id);
+    this.bus.unsubscribe(plugin.id);
     try {
       await plugin.runtime!.hook('onStop');
     } catch (e) {
       // A failing cleanup must not keep a plugin running: it is stopped, and the error kept.
-      plugin.error = asHostError(e, id);
+      plugin.error = asHostError(e, plugin.id);
       this.warn(plugin, `onStop failed: ${plugin.error.message}`);
     }
     if ((plugin.state as PluginState) === 'stopping') plugin.lifecycle.transition('stopped');
   }
 
-  /**
-   * Builds a fresh sandbox for the plugin and starts it again, carrying its state across: a
-   * running plugin's `serializeState()` now, or, after a crash, the last good snapshot.
-   */
-  async restart(id: string): Promise<void> {
-    const plugin = this.get(id);
+  private async restartNow(plugin: ManagedPlugin): Promise<void> {
+    if (plugin.state === 'unloaded') throw new PluginNotFoundError(plugin.id);
     if (plugin.state === 'started' && plugin.hasHook('serializeState')) await this.takeSnapshot(plugin);
-    if (plugin.state === 'started') await this.stop(id);
+    if (plugin.state === 'started') await this.stopNow(plugin);
     plugin.suspended = undefined;
     plugin.throttleMs = 0;
-    this.monitoring.reset(id);
+    this.monitoring.reset(plugin);
     await this.teardown(plugin);
     await this.instantiate(plugin);
     if (plugin.snapshot && plugin.hasHook('deserializeState')) {
       await plugin.runtime!.hook('deserializeState', plugin.snapshot.state);
     }
-    await this.start(id);
-  }
-
-  /** Stops and removes a plugin. Refused while a loaded plugin requires it. */
-  async unload(id: string): Promise<void> {
-    const plugin = this.get(id);
-    const dependents = [...this.plugins.values()].filter((p) => p.manifest.dependencies?.some((d) => d.id === id && !d.optional));
-    if (dependents.length > 0) {
-      throw new DependencyError(
-        'failed',
-        `Cannot unload ${id}: ${dependents.map((p) => p.id).join(', ')} depend${dependents.length === 1 ? 's' : ''} on it. Unload ${dependents.length === 1 ? 'it' : 'them'} first.`,
-        { pluginId: id },
-      );
-    }
-    if (plugin.state === 'started') await this.stop(id);
-    await this.teardown(plugin);
-    this.recovery.forget(id);
-    this.monitoring.unwatch(id);
-    this.monitor.untrack(id);
-    plugin.lifecycle.transition('unloaded');
-    this.plugins.delete(id);
-    this.order = this.order.filter((o) => o !== id);
+    await this.startNow(plugin);
   }
 
   /** Calls an `@Expose`d method of a started plugin. */
@@ -345,8 +379,14 @@ export class PluginHost implements PluginDirectory, PluginController {
     if (plugin.state !== 'started') throw this.unavailable(plugin, `call ${method}() on`);
     if (plugin.suspended !== undefined) throw new PluginSuspendedError(id, plugin.suspended);
     if (!plugin.description!.exposed.includes(method)) throw new MethodNotExposedError(id, method);
-    if (plugin.throttleMs > 0) await new Promise((r) => setTimeout(r, plugin.throttleMs));
-    return (await this.tracked(plugin, method, () => plugin.runtime!.call(method, args))) as T;
+    if (plugin.throttleMs > 0) {
+      await new Promise((r) => setTimeout(r, plugin.throttleMs));
+      // The plugin may have been stopped, suspended or restarted while the call waited.
+      if (plugin.state !== 'started' || !plugin.runtime) throw this.unavailable(plugin, `call ${method}() on`);
+      if (plugin.suspended !== undefined) throw new PluginSuspendedError(id, plugin.suspended);
+    }
+    const runtime = plugin.runtime!;
+    return (await this.tracked(plugin, method, () => runtime.call(method, args))) as T;
   }
 
   /** Publishes an event from the host to every plugin with a matching `@OnEvent` handler. */
@@ -406,15 +446,19 @@ export class PluginHost implements PluginDirectory, PluginController {
       const plugin = this.plugins.get(id);
       if (!plugin) continue;
       const remaining = deadline - performance.now();
-      if (plugin.state === 'started' && remaining > 0) {
+      if (remaining > 0) {
+        // Queued behind whatever lifecycle operation is running (a restart), within the budget.
         let timer: NodeJS.Timeout | undefined;
+        const stopping = this.serially(plugin, async () => {
+          if (plugin.state === 'started') await this.stopNow(plugin);
+        });
         await Promise.race([
-          this.stop(id).catch((e) => this.warn(plugin, `stop failed: ${String(e)}`)),
+          stopping.catch((e) => this.warn(plugin, `stop failed: ${String(e)}`)),
           new Promise((resolve) => (timer = setTimeout(resolve, remaining))),
         ]);
         clearTimeout(timer);
       }
-      await this.teardown(plugin);
+      await this.teardown(plugin).catch((e) => this.warn(plugin, `teardown failed: ${String(e)}`));
     }
     this.monitoring.dispose();
     this.bus.close();
@@ -425,6 +469,10 @@ export class PluginHost implements PluginDirectory, PluginController {
   }
 
   // ------------------------------------------------------------------ PluginDirectory (for the gateway)
+
+  suspendedReason(pluginId: string): string | undefined {
+    return this.plugins.get(pluginId)?.suspended;
+  }
 
   invoke(_callerId: string, pluginId: string, method: string, args: unknown[]): Promise<unknown> {
     return this.call(pluginId, method, ...args);
@@ -475,7 +523,11 @@ export class PluginHost implements PluginDirectory, PluginController {
     if (existing && existing.state !== 'failed') {
       throw new PluginLoadError(`Plugin '${manifest.id}' is already loaded (${existing.state}). Unload it first.`, { pluginId: manifest.id });
     }
-    if (existing) this.plugins.delete(manifest.id);
+    if (existing) {
+      await this.teardown(existing);
+      this.plugins.delete(manifest.id);
+      this.order = this.order.filter((o) => o !== manifest.id);
+    }
     const plugin = this.newRecord(descriptor);
     try {
       this.checkLoadable(manifest, descriptor.dir);
@@ -539,6 +591,11 @@ export class PluginHost implements PluginDirectory, PluginController {
       await this.gateway.release(plugin.id);
       throw e;
     });
+    if (this.closed) {
+      await runtime.dispose();
+      await this.gateway.release(plugin.id);
+      throw new PluginStateError(plugin.id, 'closing', 'load');
+    }
     const bad = description.handlers.find((h) => !isValidTopicPattern(h.pattern));
     if (bad) {
       await runtime.dispose();
@@ -568,9 +625,11 @@ export class PluginHost implements PluginDirectory, PluginController {
       capabilities: plugin.manifest.capabilities ?? [],
       accepts: (topic) => this.gateway.mayReceive(plugin.id, topic),
       deliver: async (event, matched) => {
-        if (plugin.state !== 'started') throw new PluginStateError(plugin.id, plugin.state, `deliver '${event.topic}' to`);
+        if (plugin.state !== 'started' || !plugin.runtime) throw new PluginStateError(plugin.id, plugin.state, `deliver '${event.topic}' to`);
+        if (plugin.suspended !== undefined) throw new PluginSuspendedError(plugin.id, plugin.suspended);
         const methods = handlers.filter((h) => matched.includes(h.pattern)).map((h) => h.method);
-        await plugin.runtime!.deliverEvent(event.topic, event.data, event.source, methods);
+        const runtime = plugin.runtime;
+        await this.tracked(plugin, `on ${methods.join(',')}`, () => runtime.deliverEvent(event.topic, event.data, event.source, methods));
       },
     });
   }
@@ -578,27 +637,40 @@ export class PluginHost implements PluginDirectory, PluginController {
   private onCrash(plugin: ManagedPlugin, runtime: PluginRuntime, error: PluginHostError): void {
     if (plugin.runtime !== runtime && plugin.runtime !== undefined) return;
     const wasStarted = plugin.state === 'started';
+    const wasRunning = wasStarted || plugin.state === 'starting';
     this.bus.unsubscribe(plugin.id);
     plugin.recordCrash(error, this.monitor.metrics(plugin.id));
-    void this.gateway.release(plugin.id);
+    this.gateway.release(plugin.id).catch((e: unknown) => this.logger.error({ plugin: plugin.id }, `releasing its handles failed: ${String(e)}`));
     this.logger.error({ plugin: plugin.id, code: error.code }, error.message);
     this.settle(plugin, 'crashed', error);
     if (wasStarted) this.notifyDependents(plugin.id, 'down');
-    if (!this.closed) this.recovery.crashed(plugin.id);
+    // A crash while being stopped or restarted by hand is not one to recover from.
+    if (!this.closed && wasRunning) this.recovery.crashed(plugin.id);
   }
 
   /** Restart after a crash (called by the crash handler after its backoff). */
   private async recover(id: string): Promise<void> {
     const plugin = this.plugins.get(id);
-    if (!plugin || this.closed || !['crashed', 'failed'].includes(plugin.state)) return;
-    try {
-      await this.restart(id);
-    } catch (e) {
-      // A restart that failed outright (not by crashing, which reports itself) counts as a crash.
-      if (this.plugins.get(id)?.state === 'failed') this.recovery.crashed(id);
-      throw e;
-    }
-    this.notifyDependents(id, 'up');
+    if (!plugin || this.closed) return;
+    await this.serially(plugin, async () => {
+      if (this.closed || !['crashed', 'failed'].includes(plugin.state)) return;
+      const crashes = plugin.crashes.length;
+      try {
+        await this.restartNow(plugin);
+      } catch (e) {
+        // A restart that failed without crashing (load, state restore or start refused) is a
+        // crash too: its sandbox goes, and it counts toward the breaker.
+        if (plugin.crashes.length === crashes && this.plugins.get(id) === plugin) {
+          const error = asHostError(e, id);
+          plugin.recordCrash(error, this.monitor.metrics(id));
+          await this.teardown(plugin);
+          this.settle(plugin, 'crashed', error);
+          this.recovery.crashed(id);
+        }
+        return;
+      }
+      this.notifyDependents(id, 'up');
+    });
   }
 
   private onRecoveryEvent(e: RecoveryEvent): void {
@@ -665,6 +737,7 @@ export class PluginHost implements PluginDirectory, PluginController {
   }
 
   private warn(plugin: ManagedPlugin, message: string): void {
+    if (plugin.warnings.length >= 50) plugin.warnings.shift();
     plugin.warnings.push(message);
     this.logger.warn({ plugin: plugin.id }, message);
     this.bus.emitHost({ type: 'plugin.warning', pluginId: plugin.id, message, at: Date.now() });

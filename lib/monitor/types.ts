@@ -27,7 +27,7 @@ export interface PluginMetrics {
   /** Total ms spent in calls, events and hooks. */
   executionTime: number;
   errorCount: number;
-  /** Epoch ms of the last call, event or gateway request; 0 if none yet. */
+  /** Epoch ms of the last call or event delivered to the plugin; 0 if none yet. */
   lastActivity: number;
   calls: Record<string, MethodStats>;
 }

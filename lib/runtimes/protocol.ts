@@ -7,7 +7,6 @@ import type { SerializedError } from '../errors.js';
 
 /** Host → plugin: one invocation of the plugin's dispatcher. */
 export type PluginInvocation =
-  | { type: 'init'; pluginId: string }
   | { type: 'call'; method: string; args: unknown[] }
   | { type: 'event'; topic: string; data: unknown; source: string; methods: string[] }
   | { type: 'hook'; hook: LifecycleHook; arg?: unknown };

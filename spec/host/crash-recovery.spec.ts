@@ -220,3 +220,65 @@ describe('policies', () => {
     expect(await host.call('prober', 'probe')).to.equal('done');
   });
 });
+
+describe('lifecycle under concurrency and review regressions', () => {
+  let root: string;
+  let host: PluginHost;
+  beforeEach(async () => {
+    root = await tempDir();
+  });
+  afterEach(async () => {
+    await host?.close();
+    await cleanup(root);
+  });
+
+  it('concurrent restarts run one after the other and leave one started sandbox', async () => {
+    await writePlugin(root, { id: 'p', code: jsPlugin(`ok() { return 'ok'; }`, ['ok']) });
+    host = await hostFor(root, fast);
+    await host.loadAll();
+    await Promise.all([host.restart('p'), host.restart('p'), host.restart('p')]);
+    expect(host.status('p').state).to.equal('started');
+    expect(await host.call('p', 'ok')).to.equal('ok');
+  });
+
+  it('a loaded (not started) plugin can be restarted', async () => {
+    const dir = await writePlugin(root, { id: 'p', code: jsPlugin(`ok() { return 'ok'; }`, ['ok']) });
+    host = await hostFor(root, fast);
+    await host.load(dir);
+    await host.restart('p');
+    expect(await host.call('p', 'ok')).to.equal('ok');
+  });
+
+  it('a plugin stopped by hand whose onStop times out is not restarted', async () => {
+    await writePlugin(root, { id: 'p', resourceLimits: { executionTimeoutMs: 100 }, code: jsPlugin(`onStop() { for (;;) {} }`, []) });
+    host = await hostFor(root, fast);
+    await host.loadAll();
+    await host.stop('p');
+    await new Promise((r) => setTimeout(r, 150));
+    expect(host.status('p').state).to.equal('crashed');
+  });
+
+  it('a checkHealth() that never returns is reported unresponsive, then ended at its execution deadline', async () => {
+    await writePlugin(root, { id: 'p', resourceLimits: { executionTimeoutMs: 300 }, code: jsPlugin(`checkHealth() { for (;;) {} }`, []) });
+    host = await hostFor(root, { ...fast, recovery: { restartOnCrash: false }, health: { intervalMs: 0, timeoutMs: 50 } });
+    await host.loadAll();
+    expect((await host.health('p')).status).to.equal('unresponsive');
+    expect(host.status('p').state).to.equal('started');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(host.status('p').state).to.equal('crashed');
+  });
+
+  it('a suspended plugin gets no events and its own requests are refused', async () => {
+    await writePlugin(root, {
+      id: 'p',
+      code: jsPlugin(`on() { this.n = (this.n ?? 0) + 1; } count() { return this.n ?? 0; }`, ['count'], { on: 'tick' }),
+    });
+    host = await hostFor(root, fast);
+    await host.loadAll();
+    host.suspend('p', 'test');
+    const report = await host.publish('tick', {});
+    expect(report.failed.map((f) => f.pluginId)).to.deep.equal(['p']);
+    host.resume('p');
+    expect(await host.call('p', 'count')).to.equal(0);
+  });
+});

@@ -152,6 +152,18 @@ describe('security: host resources under attack', () => {
     expect(total).to.equal(9); // depth 0 (host) … 8
   });
 
+  it('two plugins re-emitting without awaiting also stop at the depth limit', async () => {
+    const pong = (id: string, listen: string, say: string) => ({
+      id,
+      code: jsPlugin(`on(d) { this.n = (this.n ?? 0) + 1; Promise.resolve().then(() => this.ctx.emit(${JSON.stringify(say)}, d)); } count() { return this.n ?? 0; }`, ['count'], { on: listen }),
+    });
+    await start(pong('ping', 'ball.a', 'ball.b'), pong('pong', 'ball.b', 'ball.a'));
+    await host.publish('ball.a', {});
+    await new Promise((r) => setTimeout(r, 300));
+    const total = (await host.call<number>('ping', 'count')) + (await host.call<number>('pong', 'count'));
+    expect(total).to.equal(9);
+  });
+
   it('close() does not wait past its budget for onStop hooks that never return', async () => {
     const hang = (id: string) => ({ id, code: jsPlugin(`onStop() { return new Promise(() => {}); }`, []), resourceLimits: { executionTimeoutMs: 60000 } });
     for (const s of [hang('a'), hang('b'), hang('c')]) await writePlugin(root, s);

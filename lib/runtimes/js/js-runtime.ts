@@ -58,13 +58,14 @@ export class JsRuntime implements PluginRuntime {
   private disposing = false;
   /** Set once load() succeeded: before that, failures go to load()'s caller, not onCrash. */
   private loaded = false;
-  private peakMemory = 0;
   private lastMemoryCheck = 0;
   private sampling = false;
   private boundaryBytes = 0;
   private memoryBytes = 0;
   private readonly maxPayload: number;
   private readonly maxPending: number;
+  /** The isolate's memory limit is fixed when it is created; a later change needs a new sandbox. */
+  private readonly memoryLimitMB: number;
 
   constructor(
     private readonly init: RuntimeInit,
@@ -73,11 +74,12 @@ export class JsRuntime implements PluginRuntime {
   ) {
     this.maxPayload = options.maxPayloadBytes ?? 4 * MB;
     this.maxPending = options.maxPendingRequests ?? 256;
+    this.memoryLimitMB = init.limits.maxMemoryMB;
   }
 
   async load(): Promise<PluginDescription> {
-    const { pluginId, dir, manifest, limits } = this.init;
-    const isolate = (this.isolate = new ivm.Isolate({ memoryLimit: limits.maxMemoryMB }));
+    const { pluginId, dir, manifest } = this.init;
+    const isolate = (this.isolate = new ivm.Isolate({ memoryLimit: this.memoryLimitMB }));
     try {
       const context = (this.context = await isolate.createContext());
       await context.global.set('__lm_send', new ivm.Callback(this.onSend, { ignored: true }));
@@ -151,15 +153,10 @@ export class JsRuntime implements PluginRuntime {
     const alive = this.isolate && !this.isolate.isDisposed;
     return {
       memoryBytes: alive ? this.memoryBytes : 0,
-      memoryLimitBytes: this.init.limits.maxMemoryMB * MB,
+      memoryLimitBytes: this.memoryLimitMB * MB,
       cpuTimeMs: alive ? Number(this.isolate!.cpuTime) / 1e6 : 0,
       boundaryBytes: this.boundaryBytes,
     };
-  }
-
-  /** Highest memory use seen after an invocation, bytes. */
-  get peakMemoryBytes(): number {
-    return this.peakMemory;
   }
 
   async dispose(): Promise<void> {
@@ -185,18 +182,30 @@ export class JsRuntime implements PluginRuntime {
     }
   }
 
-  /** Races `work` against the plugin's deadline; past it the isolate is disposed (unless told not to). */
+  /**
+   * Races `work` against the plugin's deadline; past it the isolate is disposed. A caller that
+   * asks not to crash (a health probe) gets its answer at its own deadline, but the work still
+   * has the plugin's `executionTimeoutMs`: every entry into the isolate ends by then.
+   */
   private withDeadline<T>(work: Promise<T>, operation: string, options: InvocationOptions = {}): Promise<T> {
-    const ms = options.deadlineMs ?? this.init.limits.executionTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
+    const limit = this.init.limits.executionTimeoutMs;
+    const soft = options.crashOnTimeout === false ? (options.deadlineMs ?? limit) : undefined;
+    const hard = Math.max(limit, soft ?? options.deadlineMs ?? limit);
+    const timers: NodeJS.Timeout[] = [];
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new PluginTimeoutError(this.init.pluginId, operation, ms);
-        if (options.crashOnTimeout !== false) this.crash(error);
-        reject(error);
-      }, ms);
+      if (soft !== undefined) timers.push(setTimeout(() => reject(new PluginTimeoutError(this.init.pluginId, operation, soft)), soft));
+      timers.push(
+        setTimeout(() => {
+          const error = new PluginTimeoutError(this.init.pluginId, operation, hard);
+          this.crash(error);
+          reject(error);
+        }, options.crashOnTimeout === false ? hard : (options.deadlineMs ?? limit)),
+      );
     });
-    return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+    expired.catch(() => undefined);
+    const settled = work.finally(() => timers.forEach(clearTimeout));
+    settled.catch(() => undefined);
+    return Promise.race([settled, expired]);
   }
 
   private encode(value: unknown, operation: string): string {
@@ -241,8 +250,7 @@ export class JsRuntime implements PluginRuntime {
     try {
       const heap = await isolate.getHeapStatistics();
       this.memoryBytes = heap.used_heap_size + heap.externally_allocated_size;
-      this.peakMemory = Math.max(this.peakMemory, this.memoryBytes);
-      if (this.memoryBytes > this.init.limits.maxMemoryMB * MB) this.crash(this.memoryError(this.memoryBytes));
+      if (this.memoryBytes > this.memoryLimitMB * MB) this.crash(this.memoryError(this.memoryBytes));
     } catch {
       // The isolate went away while sampling: whoever disposed it reports why.
     } finally {
@@ -251,11 +259,11 @@ export class JsRuntime implements PluginRuntime {
   }
 
   private memoryError(used?: number): ResourceLimitError {
-    const { pluginId, limits } = this.init;
+    const { pluginId } = this.init;
     return new ResourceLimitError(
       pluginId,
       'memory',
-      `Plugin '${pluginId}' exceeded its memory limit of ${limits.maxMemoryMB} MB${used ? ` (using ${(used / MB).toFixed(1)} MB)` : ''} and was stopped. Raise resourceLimits.maxMemoryMB or fix the leak.`,
+      `Plugin '${pluginId}' exceeded its memory limit of ${this.memoryLimitMB} MB${used ? ` (using ${(used / MB).toFixed(1)} MB)` : ''} and was stopped. Raise resourceLimits.maxMemoryMB or fix the leak.`,
     );
   }
 
