@@ -31,6 +31,7 @@ import { verifyPlugin, type VerificationResult } from '../registry/integrity.js'
 import { effectiveLimits } from '../registry/manifest.js';
 import { HOST_MAXIMUM_LIMITS, type PluginManifest, type ResourceLimits } from '../registry/manifest-schema.js';
 import { IPluginRegistry, type PluginDescriptor } from '../registry/plugin-registry.js';
+import type { GatewayPort } from '../runtimes/protocol.js';
 import { IRuntimeFactory, type PluginRuntime } from '../runtimes/runtime.js';
 import type { HostOptions } from './host-options.js';
 import { CrashHandler, type RecoveryEvent, type RecoveryOptions } from './crash-handler.js';
@@ -584,7 +585,7 @@ export class PluginHost implements PluginDirectory, PluginController {
       dir: plugin.descriptor.dir,
       manifest: plugin.manifest,
       limits: plugin.limits,
-      gateway: this.gateway.portFor(plugin.id),
+      gateway: this.measuredPort(plugin.id),
       onCrash: (error) => this.onCrash(plugin, runtime, error),
     });
     const description = await runtime.load().catch(async (e: unknown) => {
@@ -607,6 +608,18 @@ export class PluginHost implements PluginDirectory, PluginController {
     plugin.error = undefined;
     plugin.loadTimeMs = performance.now() - began;
     plugin.lifecycle.transition('loaded');
+  }
+
+  /** The plugin's gateway channel; each request marks the plugin active for the metrics sampler. */
+  private measuredPort(id: string): GatewayPort {
+    const port = this.gateway.portFor(id);
+    if (!this.measured) return port;
+    return {
+      request: (request) => {
+        this.monitor.touch(id);
+        return port.request(request);
+      },
+    };
   }
 
   /** Disposes a plugin's sandbox and closes what it holds through the gateway. */
@@ -706,6 +719,7 @@ export class PluginHost implements PluginDirectory, PluginController {
   private async tracked<T>(plugin: ManagedPlugin, operation: string, run: () => Promise<T>): Promise<T> {
     const began = performance.now();
     const token = plugin.begin(operation);
+    if (this.measured) this.monitor.touch(plugin.id);
     let ok = false;
     try {
       const result = await run();

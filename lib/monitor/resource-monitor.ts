@@ -38,6 +38,8 @@ export interface ResourceMonitorOptions {
   intervalMs?: number;
   /** Samples kept per plugin (default 600 = 10 minutes at 1 s). */
   historySize?: number;
+  /** How often a plugin with no activity is read anyway (memory can shrink on its own), ms. Default 60 000. */
+  sweepMs?: number;
   /** Clock for specs, epoch ms (default `Date.now` for timestamps, `performance.now` for intervals). */
   now?: () => number;
 }
@@ -97,6 +99,9 @@ class Tracked {
   readonly calls = new CallStats();
   readonly seen = new Float64Array(Seen.Length).fill(NaN);
   lastActivity = 0;
+  /** Something ran since the last sample (a call, an event, a gateway request). */
+  active = true;
+  lastSweep: number;
   peak = 0;
   cpuTotalMs = 0;
   rate = 0;
@@ -111,6 +116,7 @@ class Tracked {
     // CPU used before tracking (loading, an earlier life) is not this plugin's tracked life.
     this.lastCpuMs = source.runtime()?.cpuTimeMs ?? 0;
     this.lastMono = trackedMono;
+    this.lastSweep = trackedMono;
   }
 
   /** Stores `value` at `i`; 1 if it differs from what was there, else 0. */
@@ -137,13 +143,15 @@ export class ResourceMonitor implements IResourceMonitor {
   private readonly plugins = new Map<string, Tracked>();
   private readonly intervalMs: number;
   private readonly historySize: number;
+  private readonly sweepMs: number;
   private readonly wall: () => number;
   private readonly mono: () => number;
   private timer: NodeJS.Timeout | undefined;
   readonly metrics$ = this.subject.asObservable();
 
   constructor(@inject(IHostOptions) options: { metrics?: ResourceMonitorOptions } = {}) {
-    const { intervalMs = 1000, historySize = 600, now } = options.metrics ?? {};
+    const { intervalMs = 1000, historySize = 600, sweepMs = 60_000, now } = options.metrics ?? {};
+    this.sweepMs = sweepMs;
     if (!(intervalMs >= 1 && intervalMs <= 2 ** 31 - 1)) {
       throw new InvalidArgumentError(`metrics.intervalMs must be between 1 and 2147483647 ms, got ${intervalMs}.`);
     }
@@ -171,11 +179,14 @@ export class ResourceMonitor implements IResourceMonitor {
     if (s === undefined) return;
     s.calls.record(method, durationMs, ok);
     s.lastActivity = this.wall();
+    s.active = true;
   }
 
   touch(pluginId: string): void {
     const s = this.plugins.get(pluginId);
-    if (s !== undefined) s.lastActivity = this.wall();
+    if (s === undefined) return;
+    s.lastActivity = this.wall();
+    s.active = true;
   }
 
   metrics(pluginId: string): PluginMetrics | undefined {
@@ -204,6 +215,12 @@ export class ResourceMonitor implements IResourceMonitor {
     const at = this.wall();
     const t = this.mono();
     for (const s of this.plugins.values()) {
+      // An idle plugin is not even read (reading a sandbox's numbers is what costs): nothing
+      // runs in it without a call, an event or a host reply, and each of those marks it
+      // active. Idle ones are swept every `sweepMs` for what changes on its own (GC).
+      if (!s.active && s.rate === 0 && t - s.lastSweep < this.sweepMs) continue;
+      s.active = false;
+      s.lastSweep = t;
       try {
         this.sampleOne(s, at, t);
       } catch {

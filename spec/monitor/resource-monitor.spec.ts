@@ -36,8 +36,10 @@ describe('ResourceMonitor', () => {
   let source: FakeSource;
   let emitted: PluginMetrics[];
 
+  // Most specs change the fake sandbox's numbers behind the monitor's back, which a real
+  // sandbox cannot do while idle: they read every plugin on every sample (sweepMs 0).
   const make = (options: ResourceMonitorOptions = {}) => {
-    const m = new ResourceMonitor({ metrics: { now: () => clock, ...options } });
+    const m = new ResourceMonitor({ metrics: { now: () => clock, sweepMs: 0, ...options } });
     m.metrics$.subscribe((x) => emitted.push(x));
     return m;
   };
@@ -258,6 +260,22 @@ describe('ResourceMonitor', () => {
     expect(emitted).to.have.length(1); // the plugin did nothing after the first sample
     await new Promise((r) => setTimeout(r, 30));
     expect(source.reads).to.equal(reads);
+  });
+
+  it('does not read an idle plugin between sweeps; activity or a sweep reads it again', () => {
+    monitor = make({ sweepMs: 10_000 });
+    monitor.track('p', source);
+    tick();
+    tick(); // the first idle sample records the drop to an idle rate
+    const reads = source.reads;
+    for (let i = 0; i < 5; i++) tick();
+    expect(source.reads).to.equal(reads);
+    monitor.touch('p');
+    tick();
+    expect(source.reads).to.be.greaterThan(reads);
+    const afterTouch = source.reads;
+    tick(10_000);
+    expect(source.reads).to.be.greaterThan(afterTouch);
   });
 
   it('is resolved by tsyringe with the host options, and refuses bad ones', () => {

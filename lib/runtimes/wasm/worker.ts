@@ -1,0 +1,192 @@
+/**
+ * The worker side of the WebAssembly runtime: a piscina task handler that keeps one plugin
+ * instance per worker thread (the pool has exactly one thread, so state is stable) and
+ * marshals JSON text through the plugin's linear memory. Host imports post fire-and-forget
+ * gateway requests on the port the host handed over at load.
+ *
+ * @example
+ * // Run by piscina; the host sends:
+ * await pool.run({ type: 'invoke', exports: ['lm_upper'], json: '["hi"]' });
+ * // → { ok: true, value: { results: ['"HI"'] }, sent: 0, memoryBytes: 65536, elapsedMs: 0.1 }
+ */
+import { performance } from 'node:perf_hooks';
+import type { MessagePort } from 'node:worker_threads';
+import type { SerializedError } from '../../errors.js';
+import type { GatewayRequest } from '../protocol.js';
+import { jsonDepth, MAX_JSON_DEPTH } from '../js/wire.js';
+import { DESCRIBE_EXPORT, HOST_IMPORT_MODULE, LOG_LEVELS } from './wasm-abi.js';
+import type { WasmLoadTask, WasmPortRequest, WasmWorkerOutcome, WasmWorkerReply, WasmWorkerTask } from './wasm-protocol.js';
+
+type JsonExport = (...args: number[]) => bigint | number[];
+
+/** The parts of the WebAssembly JS API used here (the project's `lib` has no WebAssembly types). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+  Memory: abstract new (...args: never[]) => WasmMemory;
+}
+const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+interface Plugin {
+  exports: Record<string, unknown>;
+  memory: WasmMemory;
+  alloc: (len: number) => number;
+  dealloc?: (ptr: number, len: number) => void;
+  port: MessagePort;
+  maxPayload: number;
+  maxRequests: number;
+}
+
+/** A limit the worker enforces; the invocation fails without ending the plugin. */
+class LimitReached extends Error {
+  constructor(
+    readonly limit: 'payload' | 'requests',
+    readonly size: number,
+  ) {
+    super(`${limit} limit reached (${size})`);
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+let plugin: Plugin | undefined;
+let sent = 0;
+let requests = 0;
+/** Set when a limit was hit, even if the plugin caught the exception (wasm exception handling can catch it). */
+let limitHit: LimitReached | undefined;
+
+export default function handle(task: WasmWorkerTask): WasmWorkerReply {
+  const started = performance.now();
+  requests = 0;
+  limitHit = undefined;
+  let outcome: WasmWorkerOutcome;
+  try {
+    const value = task.type === 'load' ? load(task) : { results: task.exports.map((name) => invoke(name, task.json)) };
+    outcome = { ok: true, value };
+  } catch (e) {
+    outcome = e instanceof LimitReached ? { ok: false, limit: e.limit, size: e.size } : { ok: false, error: serialize(e) };
+  }
+  // Assigned inside host imports, which control-flow analysis does not see.
+  const hit = limitHit as LimitReached | undefined;
+  if (hit) outcome = { ok: false, limit: hit.limit, size: hit.size };
+  return { ...outcome, sent, memoryBytes: plugin?.memory.buffer.byteLength ?? 0, elapsedMs: performance.now() - started };
+}
+
+function load(task: WasmLoadTask): { describe: string | null } {
+  if (plugin) throw new Error('this worker already hosts a plugin');
+  const module = new wasm.Module(task.bytes);
+  // The host imports are created per plugin and close over nothing but this worker's state.
+  const imports = { [HOST_IMPORT_MODULE]: { log, emit } };
+  const instance = new wasm.Instance(module, imports);
+  const exports = instance.exports;
+  if (!(exports.memory instanceof wasm.Memory)) throw new TypeError("the module does not export its memory as 'memory'");
+  plugin = {
+    exports,
+    memory: exports.memory,
+    alloc: exports.alloc as Plugin['alloc'],
+    dealloc: typeof exports.dealloc === 'function' ? (exports.dealloc as Plugin['dealloc']) : undefined,
+    port: task.port,
+    maxPayload: task.maxPayloadBytes,
+    maxRequests: task.maxRequestsPerInvocation,
+  };
+  const describe = exports[DESCRIBE_EXPORT];
+  return { describe: typeof describe === 'function' ? readResult((describe as JsonExport)()) : null };
+}
+
+function invoke(name: string, json: string): string | null {
+  const p = loaded();
+  const fn = p.exports[name];
+  if (typeof fn !== 'function') throw new TypeError(`the module has no export '${name}'`);
+  const bytes = encoder.encode(json);
+  const ptr = p.alloc(bytes.length) >>> 0;
+  view(ptr, bytes.length, 'alloc returned').set(bytes);
+  const result = (fn as JsonExport)(ptr, bytes.length);
+  p.dealloc?.(ptr, bytes.length);
+  return readResult(result);
+}
+
+/** Reads the JSON text a `(ptr, len)` result points at, copies it out, then frees it. */
+function readResult(result: bigint | number[]): string | null {
+  const p = loaded();
+  let ptr: number;
+  let len: number;
+  if (typeof result === 'bigint') {
+    ptr = Number(BigInt.asUintN(32, result >> 32n));
+    len = Number(BigInt.asUintN(32, result));
+  } else {
+    ptr = result[0] >>> 0;
+    len = result[1] >>> 0;
+  }
+  if (len === 0) return null;
+  if (len > p.maxPayload) throw new LimitReached('payload', len);
+  const text = decode(view(ptr, len, 'the result'));
+  p.dealloc?.(ptr, len);
+  return text;
+}
+
+function log(level: number, ptr: number, len: number): void {
+  const name = LOG_LEVELS[level];
+  if (name === undefined) throw new RangeError(`log level ${level} is not 0 (debug) to 3 (error)`);
+  send({ op: 'log', level: name, message: readText(ptr, len) });
+}
+
+function emit(topicPtr: number, topicLen: number, dataPtr: number, dataLen: number): void {
+  const topic = readText(topicPtr, topicLen);
+  let data: unknown;
+  if (dataLen !== 0) {
+    const json = readText(dataPtr, dataLen);
+    if (jsonDepth(json) > MAX_JSON_DEPTH) throw new RangeError(`emit data is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    data = JSON.parse(json);
+  }
+  send(data === undefined ? { op: 'emit', topic } : { op: 'emit', topic, data });
+}
+
+function send(request: GatewayRequest): void {
+  const p = loaded();
+  if (++requests > p.maxRequests) {
+    limitHit = new LimitReached('requests', requests);
+    throw limitHit;
+  }
+  const message: WasmPortRequest = { type: 'request', seq: ++sent, request };
+  p.port.postMessage(message);
+}
+
+function readText(ptr: number, len: number): string {
+  len >>>= 0;
+  if (len > loaded().maxPayload) throw new LimitReached('payload', len);
+  return decode(view(ptr >>> 0, len, 'a host import argument'));
+}
+
+/** A bounds-checked view of plugin memory; re-read every time because memory.grow detaches buffers. */
+function view(ptr: number, len: number, what: string): Uint8Array {
+  const buffer = loaded().memory.buffer;
+  if (ptr + len > buffer.byteLength) {
+    throw new RangeError(`${what} ${ptr}..${ptr + len} is outside memory (${buffer.byteLength} bytes)`);
+  }
+  return new Uint8Array(buffer, ptr, len);
+}
+
+function decode(bytes: Uint8Array): string {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw new TypeError('text from the plugin is not valid UTF-8');
+  }
+}
+
+function loaded(): Plugin {
+  if (!plugin) throw new Error('no plugin is loaded in this worker');
+  return plugin;
+}
+
+function serialize(e: unknown): SerializedError {
+  const err = e as { name?: unknown; message?: unknown; stack?: unknown };
+  return {
+    name: typeof err?.name === 'string' ? err.name : 'Error',
+    message: typeof err?.message === 'string' ? err.message : String(e),
+    stack: typeof err?.stack === 'string' ? err.stack : undefined,
+  };
+}
