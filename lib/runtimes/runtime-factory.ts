@@ -3,6 +3,7 @@ import { inject, injectable } from 'tsyringe';
 import { IHostOptions } from '../di/tokens.js';
 import { JsRuntime, type JsRuntimeOptions } from './js/js-runtime.js';
 import { ModuleCompiler } from './js/module-compiler.js';
+import { WasmRuntime } from './wasm/wasm-runtime.js';
 import type { IRuntimeFactory, PluginRuntime, RuntimeInit } from './runtime.js';
 
 export interface RuntimeFactoryOptions extends JsRuntimeOptions {
@@ -26,10 +27,11 @@ export class RuntimeFactory implements IRuntimeFactory {
   }
 
   supports(kind: string): boolean {
-    return kind === 'nodejs';
+    return kind === 'nodejs' || kind === 'wasm';
   }
 
   create(init: RuntimeInit): PluginRuntime {
+    if (init.manifest.runtime === 'wasm') return new WasmRuntime(init, this.options);
     return new JsRuntime(init, this.compiler, this.options);
   }
 }
