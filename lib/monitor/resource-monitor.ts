@@ -147,6 +147,8 @@ export class ResourceMonitor implements IResourceMonitor {
   private readonly wall: () => number;
   private readonly mono: () => number;
   private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private slow = false;
   readonly metrics$ = this.subject.asObservable();
 
   constructor(@inject(IHostOptions) options: { metrics?: ResourceMonitorOptions } = {}) {
@@ -180,6 +182,7 @@ export class ResourceMonitor implements IResourceMonitor {
     s.calls.record(method, durationMs, ok);
     s.lastActivity = this.wall();
     s.active = true;
+    if (this.slow) this.wake();
   }
 
   touch(pluginId: string): void {
@@ -187,6 +190,7 @@ export class ResourceMonitor implements IResourceMonitor {
     if (s === undefined) return;
     s.lastActivity = this.wall();
     s.active = true;
+    if (this.slow) this.wake();
   }
 
   metrics(pluginId: string): PluginMetrics | undefined {
@@ -239,15 +243,42 @@ export class ResourceMonitor implements IResourceMonitor {
     return toPrometheusText(latest);
   }
 
+  /**
+   * Starts sampling. The timer adapts: every `intervalMs` while some plugin is busy, every
+   * `sweepMs` once all are idle (waking the process every second costs measurable CPU even
+   * with nothing to do), and back to `intervalMs` at the next activity.
+   */
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.sample(), this.intervalMs);
-    this.timer.unref();
+    if (this.running) return;
+    this.running = true;
+    this.schedule(this.intervalMs);
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.running = false;
+    clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer);
+    this.slow = ms > this.intervalMs;
+    this.timer = setTimeout(() => {
+      this.sample();
+      if (this.running) this.schedule(this.busy() ? this.intervalMs : Math.max(this.intervalMs, this.sweepMs));
+    }, ms);
+    this.timer.unref();
+  }
+
+  /** Some plugin ran since its last sample, or its last sample still showed CPU in use. */
+  private busy(): boolean {
+    for (const s of this.plugins.values()) if (s.active || s.rate !== 0) return true;
+    return false;
+  }
+
+  /** Activity while the timer is slow: sample at the normal pace again. */
+  private wake(): void {
+    if (this.slow && this.running) this.schedule(this.intervalMs);
   }
 
   /** Stop the timer, forget every plugin and complete `metrics$`. */

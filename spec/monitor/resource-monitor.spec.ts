@@ -278,6 +278,25 @@ describe('ResourceMonitor', () => {
     expect(source.reads).to.be.greaterThan(afterTouch);
   });
 
+  it('stops waking up once every plugin is idle, and samples again at the next activity', async () => {
+    const real = new ResourceMonitor({ metrics: { intervalMs: 20, sweepMs: 60_000 } });
+    let samples = 0;
+    const sample = real.sample.bind(real);
+    real.sample = () => {
+      samples++;
+      sample();
+    };
+    real.track('p', source);
+    real.start();
+    await new Promise((r) => setTimeout(r, 300));
+    const idle = samples;
+    expect(idle).to.be.at.most(4); // the first samples find it active, then the timer slows down
+    real.touch('p');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(samples).to.be.greaterThan(idle);
+    real.dispose();
+  });
+
   it('is resolved by tsyringe with the host options, and refuses bad ones', () => {
     const child = container.createChildContainer();
     child.register(IHostOptions, { useValue: { metrics: { intervalMs: 250 } } });
