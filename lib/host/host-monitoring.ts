@@ -40,6 +40,7 @@ export class HostMonitoring {
   readonly alerts$: Observable<Alert>;
   private readonly subscriptions: Subscription[] = [];
   private heartbeat?: NodeJS.Timeout;
+  private beat?: { plugins: () => Iterable<ManagedPlugin>; options: HealthOptions };
   private checking = false;
 
   constructor(
@@ -65,11 +66,26 @@ export class HostMonitoring {
 
   /**
    * The heartbeat: every `intervalMs` each started plugin is checked (see checkPluginHealth);
-   * unresponsive and unhealthy ones raise an alert naming what they are running.
+   * unresponsive and unhealthy ones raise an alert naming what they are running. It only
+   * runs while there is something to check (a plugin with `checkHealth()`, or operations in
+   * flight): a timer that wakes an idle process costs CPU of its own. `poke()` re-arms it.
    */
   startHeartbeat(plugins: () => Iterable<ManagedPlugin>, options: HealthOptions = {}): void {
     if (options.intervalMs === 0) return;
-    this.heartbeat = setInterval(() => void this.checkAll(plugins(), options), options.intervalMs ?? 30_000);
+    this.beat = { plugins, options };
+    this.poke();
+  }
+
+  /** Something may need checking (an operation began, a plugin started): make sure the heartbeat is armed. */
+  poke(): void {
+    if (!this.beat || this.heartbeat) return;
+    const { plugins, options } = this.beat;
+    this.heartbeat = setTimeout(async () => {
+      await this.checkAll(plugins(), options);
+      this.heartbeat = undefined;
+      const watched = [...plugins()].some((p) => p.state === 'started' && (p.hasHook('checkHealth') || p.busy));
+      if (watched) this.poke();
+    }, options.intervalMs ?? 30_000);
     this.heartbeat.unref();
   }
 
@@ -139,7 +155,8 @@ export class HostMonitoring {
   }
 
   dispose(): void {
-    clearInterval(this.heartbeat);
+    clearTimeout(this.heartbeat);
+    this.beat = undefined;
     for (const s of this.subscriptions) s.unsubscribe();
     this.monitor.stop();
     this.governor.dispose();

@@ -87,6 +87,11 @@ export class ManagedPlugin {
     this.recent.push({ operation: entry?.operation ?? '?', durationMs, ok, at: Date.now() });
   }
 
+  /** Whether any operation is running now. */
+  get busy(): boolean {
+    return this.inFlight.size > 0;
+  }
+
   /** Operations running now, and for how long. */
   running(now = Date.now()): { operation: string; forMs: number }[] {
     return [...this.inFlight.values()].map((f) => ({ operation: f.operation, forMs: now - f.since }));

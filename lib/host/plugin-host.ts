@@ -343,6 +343,7 @@ export class PluginHost implements PluginDirectory, PluginController {
     this.subscribe(plugin);
     this.recovery.started(id);
     this.monitoring.watch(plugin);
+    if (this.measured) this.monitoring.poke();
   }
 
   private async stopNow(plugin: ManagedPlugin): Promise<void> {
@@ -719,7 +720,10 @@ export class PluginHost implements PluginDirectory, PluginController {
   private async tracked<T>(plugin: ManagedPlugin, operation: string, run: () => Promise<T>): Promise<T> {
     const began = performance.now();
     const token = plugin.begin(operation);
-    if (this.measured) this.monitor.touch(plugin.id);
+    if (this.measured) {
+      this.monitor.touch(plugin.id);
+      this.monitoring.poke();
+    }
     let ok = false;
     try {
       const result = await run();
