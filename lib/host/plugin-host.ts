@@ -343,7 +343,7 @@ export class PluginHost implements PluginDirectory, PluginController {
     this.subscribe(plugin);
     this.recovery.started(id);
     this.monitoring.watch(plugin);
-    if (this.measured) this.monitoring.poke();
+    if (this.measured && plugin.hasHook('checkHealth')) this.monitoring.poke();
   }
 
   private async stopNow(plugin: ManagedPlugin): Promise<void> {
