@@ -60,8 +60,8 @@ async function main(): Promise<void> {
     done(load);
     log('gateway check overhead (in-process, no isolate)…');
     for (const r of await gatewayOverhead(join(tmp, 'gateway'))) done(r);
-    log('idle memory and CPU, monitoring on and off (child processes, ~35 s per round)…');
-    const idle = await runIdle(join(tmp, 'idle'), { rounds: 2, memoryN: 50, cpuN: 100, windowMs: 5000, windows: 6 });
+    log('idle memory and CPU, monitoring on and off (child processes, ~60 s per round)…');
+    const idle = await runIdle(join(tmp, 'idle'), { rounds: 2, memoryN: 50, cpuN: 100, windowMs: 5000, windows: 11 });
     done(idleMemoryResult(idle.memory));
     done(idleCpuResult(idle.cpu, 'last'));
     done(idleCpuResult(idle.cpu, 'first'));
