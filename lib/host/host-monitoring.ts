@@ -47,12 +47,12 @@ export class HostMonitoring {
     private readonly options: MonitoringOptions,
     readonly monitor: IResourceMonitor,
     audit$: Observable<AuditEvent>,
-    controller: PluginController,
+    controllerFor: (holder: 'governor' | 'security') => PluginController,
     dataDir: string,
     target: (pluginId: string) => ProfileTarget,
   ) {
-    this.governor = new Governor(options.governor ?? {}, controller);
-    this.security = new SecurityMonitor(options.security ?? {}, controller);
+    this.governor = new Governor(options.governor ?? {}, controllerFor('governor'));
+    this.security = new SecurityMonitor(options.security ?? {}, controllerFor('security'));
     this.profiler = new Profiler({ outDir: join(dataDir, 'profiles') }, target);
     this.alerts$ = merge(this.governor.alerts$, this.security.alerts$, this.own);
     if (options.enabled !== false) {

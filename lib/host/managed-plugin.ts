@@ -42,8 +42,8 @@ export class ManagedPlugin {
   warnings: string[] = [];
   /** Delay added before each call (CPU throttling), ms. */
   throttleMs = 0;
-  /** Why the plugin is suspended, when it is. */
-  suspended?: string;
+  /** Who holds the plugin suspended (the host's operator, the governor, the security monitor) and why. */
+  private readonly holds = new Map<string, string>();
   /** The last good `serializeState()` result, restored after a restart. */
   snapshot?: { state: unknown; at: number };
   lastSnapshotAt = 0;
@@ -85,6 +85,26 @@ export class ManagedPlugin {
     this.inFlight.delete(token);
     if (this.recent.length >= RECENT_CALLS) this.recent.shift();
     this.recent.push({ operation: entry?.operation ?? '?', durationMs, ok, at: Date.now() });
+  }
+
+  /** Why the plugin is suspended, when anyone holds it suspended. */
+  get suspended(): string | undefined {
+    return this.holds.size === 0 ? undefined : [...this.holds.values()].join('; ');
+  }
+
+  /** `holder` suspends the plugin; true when it was not suspended before. */
+  hold(holder: string, reason: string): boolean {
+    const was = this.holds.size > 0;
+    this.holds.set(holder, reason);
+    return !was;
+  }
+
+  /** `holder` lets go (all holders when omitted); true when nothing holds it any more. */
+  release(holder?: string): boolean {
+    const was = this.holds.size > 0;
+    if (holder === undefined) this.holds.clear();
+    else this.holds.delete(holder);
+    return was && this.holds.size === 0;
   }
 
   /** Whether any operation is running now. */

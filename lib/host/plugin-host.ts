@@ -78,7 +78,9 @@ export class PluginHost implements PluginDirectory, PluginController {
     gateway.attach(this);
     const { recovery, monitoring } = withPolicies(options);
     this.recovery = new CrashHandler(recovery, (id) => this.recover(id), (e) => this.onRecoveryEvent(e));
-    this.monitoring = new HostMonitoring(monitoring, monitor, gateway.audit$, this, options.dataDir ?? '.logomesh', (id) => this.profileTarget(id));
+    this.monitoring = new HostMonitoring(monitoring, monitor, gateway.audit$, (holder) => this.controllerFor(holder), options.dataDir ?? '.logomesh', (id) =>
+      this.profileTarget(id),
+    );
     this.measured = options.monitoring?.enabled !== false;
     if (this.measured) this.monitoring.startHeartbeat(() => this.plugins.values(), options.health);
   }
@@ -151,19 +153,37 @@ export class PluginHost implements PluginDirectory, PluginController {
     this.get(id).throttleMs = Math.max(0, delayMs);
   }
 
+  /** Suspends a plugin by hand: its calls, events and requests fail fast until `resume`. */
   suspend(id: string, reason: string): void {
-    const plugin = this.get(id);
-    if (plugin.suspended !== undefined) return;
-    plugin.suspended = reason;
-    this.bus.emitHost({ type: 'plugin.suspended', pluginId: id, reason, at: Date.now() });
+    this.suspendBy('host', id, reason);
   }
 
+  /** Lifts every suspension of a plugin (by hand, by the governor, by the security monitor). */
   resume(id: string): void {
     const plugin = this.get(id);
-    if (plugin.suspended === undefined) return;
-    plugin.suspended = undefined;
+    if (!plugin.release()) return;
     this.monitoring.reset(plugin);
     this.bus.emitHost({ type: 'plugin.resumed', pluginId: id, at: Date.now() });
+  }
+
+  /** Each monitoring service holds its own suspension: one lifting its hold does not lift another's. */
+  private suspendBy(holder: string, id: string, reason: string): void {
+    if (this.get(id).hold(holder, reason)) this.bus.emitHost({ type: 'plugin.suspended', pluginId: id, reason, at: Date.now() });
+  }
+
+  private resumeBy(holder: string, id: string): void {
+    if (this.get(id).release(holder)) this.bus.emitHost({ type: 'plugin.resumed', pluginId: id, at: Date.now() });
+  }
+
+  /** The controller a monitoring service acts through, its suspensions tagged with its name. */
+  private controllerFor(holder: string): PluginController {
+    return {
+      throttle: (id, ms) => this.throttle(id, ms),
+      suspend: (id, reason) => this.suspendBy(holder, id, reason),
+      resume: (id) => this.resumeBy(holder, id),
+      restart: (id) => this.restart(id),
+      kill: (id, reason) => this.kill(id, reason),
+    };
   }
 
   /** Ends the plugin's sandbox now; it becomes `crashed` (and recovery applies). */
@@ -364,7 +384,7 @@ export class PluginHost implements PluginDirectory, PluginController {
     if (plugin.state === 'unloaded') throw new PluginNotFoundError(plugin.id);
     if (plugin.state === 'started' && plugin.hasHook('serializeState')) await this.takeSnapshot(plugin);
     if (plugin.state === 'started') await this.stopNow(plugin);
-    plugin.suspended = undefined;
+    plugin.release();
     plugin.throttleMs = 0;
     this.monitoring.reset(plugin);
     await this.teardown(plugin);
