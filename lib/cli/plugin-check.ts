@@ -1,11 +1,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidArgumentError, ManifestError, PluginHostError, type ManifestProblem } from '../errors.js';
+import { InvalidArgumentError, ManifestError, PluginHostError, PluginLoadError, type ManifestProblem } from '../errors.js';
 import { loadTrustedKeys, verifyPlugin, type SignableManifest } from '../registry/integrity.js';
-import { readManifestFile } from '../registry/manifest.js';
+import { effectiveLimits, readManifestFile } from '../registry/manifest.js';
 import type { PluginManifest } from '../registry/manifest-schema.js';
 import { MANIFEST_FILE } from '../registry/plugin-registry.js';
 import { checkImports, type ImportProblem } from '../runtimes/js/import-check.js';
+import { checkWasmModule } from '../runtimes/wasm/wasm-validator.js';
 
 /** Who published the plugin, as far as this check could tell. */
 export interface TrustCheck {
@@ -60,9 +61,22 @@ export async function checkPlugin(target: string, options: { trustedKeys?: strin
   }
   const entry = manifest ?? checkableEntry(raw, check.manifestProblems);
   if (entry?.runtime === 'nodejs') check.importProblems = await checkImports(dir, entry);
+  if (entry?.runtime === 'wasm') check.importProblems = await checkWasm(dir, entry);
   if (raw) check.trust = await checkTrust(dir, raw, loadTrustedKeys(options.trustedKeys ?? []), check.warnings);
   check.valid = check.manifestProblems.length === 0 && check.importProblems.length === 0 && check.trust?.status !== 'refused';
   return check;
+}
+
+/** A WebAssembly entry point gets the checks the runtime makes before instantiating it. */
+async function checkWasm(dir: string, manifest: PluginManifest): Promise<ImportProblem[]> {
+  try {
+    const bytes = await readFile(path.join(dir, manifest.entryPoint));
+    checkWasmModule(bytes, { maxMemoryBytes: effectiveLimits(manifest).maxMemoryMB * 2 ** 20, maxTableElements: 10_000 }, manifest.id);
+    return [];
+  } catch (error) {
+    const e = error as { code?: string; message?: string };
+    return [{ code: e.code ?? PluginLoadError.code, file: manifest.entryPoint, message: e.message ?? String(error) }];
+  }
 }
 
 async function locate(target: string): Promise<{ dir: string; manifestPath: string }> {

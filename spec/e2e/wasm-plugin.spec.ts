@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { filter, firstValueFrom } from 'rxjs';
 import wabtInit from 'wabt';
+import { main } from '../../lib/cli/main.js';
 import { PluginError, PluginTimeoutError, type PluginHost } from '../../lib/index.js';
 import { cleanup, hostFor, jsPlugin, rejection, tempDir, writePlugin } from '../helpers/make-plugin.js';
 
@@ -49,6 +50,16 @@ describe('e2e: a WebAssembly plugin in the host', () => {
     await crashed;
     expect(await host.call('echo', 'upper', 'still here')).to.equal('STILL HERE');
     expect(await host.call('js', 'ping')).to.equal('pong');
+  });
+
+  it('logomesh validate checks the module as the runtime would, before anything runs', async () => {
+    await wasmPlugin('nomax', 'no-max-memory.wat');
+    await wasmPlugin('echo', 'echo.wat');
+    let out = '';
+    const run = (dir: string) => main(['validate', join(root, dir)], { stdout: (s) => (out += s), stderr: (s) => (out += s) });
+    expect(await run('nomax')).to.equal(1);
+    expect(out).to.include('declares no maximum');
+    expect(await run('echo')).to.equal(0);
   });
 
   it('refuses a module importing outside the logomesh namespace', async () => {
