@@ -12,6 +12,7 @@ import {
 } from '../../errors.js';
 import type { GatewayRequest, InvocationResult, LifecycleHook, PluginDescription, PluginInvocation } from '../protocol.js';
 import type { InvocationOptions, PluginRuntime, RuntimeInit, RuntimeMetrics } from '../runtime.js';
+import { DeadlineWatchdog } from '../deadline-watchdog.js';
 import { isolateBootstrap, type BootstrapOptions } from './isolate-bootstrap.js';
 import type { ModuleCompiler } from './module-compiler.js';
 import { compileModuleGraph } from './module-graph.js';
@@ -64,6 +65,7 @@ export class JsRuntime implements PluginRuntime {
   private memoryBytes = 0;
   private readonly maxPayload: number;
   private readonly maxPending: number;
+  private readonly watchdog = new DeadlineWatchdog();
   /** The isolate's memory limit is fixed when it is created; a later change needs a new sandbox. */
   private readonly memoryLimitMB: number;
 
@@ -161,6 +163,7 @@ export class JsRuntime implements PluginRuntime {
 
   async dispose(): Promise<void> {
     this.disposing = true;
+    this.watchdog.dispose();
     this.dispatcher?.release();
     this.replier?.release();
     if (this.isolate && !this.isolate.isDisposed) this.isolate.dispose();
@@ -188,24 +191,36 @@ export class JsRuntime implements PluginRuntime {
    * has the plugin's `executionTimeoutMs`: every entry into the isolate ends by then.
    */
   private withDeadline<T>(work: Promise<T>, operation: string, options: InvocationOptions = {}): Promise<T> {
-    const limit = this.init.limits.executionTimeoutMs;
-    const soft = options.crashOnTimeout === false ? (options.deadlineMs ?? limit) : undefined;
-    const hard = Math.max(limit, soft ?? options.deadlineMs ?? limit);
-    const timers: NodeJS.Timeout[] = [];
-    const expired = new Promise<never>((_, reject) => {
-      if (soft !== undefined) timers.push(setTimeout(() => reject(new PluginTimeoutError(this.init.pluginId, operation, soft)), soft));
-      timers.push(
-        setTimeout(() => {
-          const error = new PluginTimeoutError(this.init.pluginId, operation, hard);
-          this.crash(error);
-          reject(error);
-        }, options.crashOnTimeout === false ? hard : (options.deadlineMs ?? limit)),
+    const { pluginId, limits } = this.init;
+    const probe = options.crashOnTimeout === false;
+    const soft = probe ? (options.deadlineMs ?? limits.executionTimeoutMs) : undefined;
+    const hard = probe ? Math.max(limits.executionTimeoutMs, soft!) : (options.deadlineMs ?? limits.executionTimeoutMs);
+    return new Promise<T>((resolve, reject) => {
+      let answered = false;
+      const answer = (settle: () => void) => {
+        if (answered) return;
+        answered = true;
+        settle();
+      };
+      const cancelHard = this.watchdog.add(hard, () => {
+        const error = new PluginTimeoutError(pluginId, operation, hard);
+        this.crash(error);
+        answer(() => reject(error));
+      });
+      const cancelSoft = soft === undefined ? undefined : this.watchdog.add(soft, () => answer(() => reject(new PluginTimeoutError(pluginId, operation, soft))));
+      work.then(
+        (value) => {
+          cancelHard();
+          cancelSoft?.();
+          answer(() => resolve(value));
+        },
+        (error: unknown) => {
+          cancelHard();
+          cancelSoft?.();
+          answer(() => reject(error));
+        },
       );
     });
-    expired.catch(() => undefined);
-    const settled = work.finally(() => timers.forEach(clearTimeout));
-    settled.catch(() => undefined);
-    return Promise.race([settled, expired]);
   }
 
   private encode(value: unknown, operation: string): string {
@@ -291,6 +306,7 @@ export class JsRuntime implements PluginRuntime {
   private crash(error: PluginHostError): PluginHostError {
     if (this.dead) return this.dead;
     this.dead = error;
+    this.watchdog.dispose();
     if (this.isolate && !this.isolate.isDisposed) this.isolate.dispose();
     if (this.loaded && !this.disposing) this.init.onCrash(error);
     return error;
