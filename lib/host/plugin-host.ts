@@ -26,7 +26,6 @@ import { isValidTopicPattern } from '../events/topic.js';
 import { IApiGateway, pluginDataDir, type AuditEvent, type PluginDirectory, type PluginUsage } from '../gateway/api-gateway.js';
 import type { HostServiceRegistry } from '../gateway/host-services.js';
 import { policyViolations } from '../gateway/permissions.js';
-import { blockedBy, DependencyGraph, dependencyFailedError } from '../registry/dependency-graph.js';
 import { verifyPlugin, type VerificationResult } from '../registry/integrity.js';
 import { effectiveLimits } from '../registry/manifest.js';
 import { HOST_MAXIMUM_LIMITS, type PluginManifest, type ResourceLimits } from '../registry/manifest-schema.js';
@@ -39,8 +38,9 @@ import { checkPluginHealth, type HealthReport } from './health.js';
 import { HostMonitoring, type MonitoringOptions } from './host-monitoring.js';
 import { PluginLifecycle, type PluginState } from './lifecycle.js';
 import { ManagedPlugin, type CrashReport } from './managed-plugin.js';
-import type { LoadReport, PluginHandle, PluginLoadResult, PluginStatus } from './host-types.js';
+import type { LoadReport, PluginHandle, PluginStatus } from './host-types.js';
 import { applyLimits } from './live-limits.js';
+import { loadInOrder } from './load-plan.js';
 
 export type { PluginStatus, PluginLoadResult, LoadReport, PluginHandle } from './host-types.js';
 
@@ -59,7 +59,6 @@ export class PluginHost implements PluginDirectory, PluginController {
   private readonly plugins = new Map<string, ManagedPlugin>();
   /** Ids in the order they were loaded; stopped in reverse. */
   private order: string[] = [];
-  private readonly graph = new DependencyGraph();
   private closed = false;
   private readonly recovery: CrashHandler;
   private readonly monitoring: HostMonitoring;
@@ -223,59 +222,15 @@ export class PluginHost implements PluginDirectory, PluginController {
    * others load. The report says what happened to each.
    */
   async loadAll(): Promise<LoadReport> {
-    const began = performance.now();
-    const results: PluginLoadResult[] = [];
-    const discovery = await this.registry.discover(this.options.pluginDirs ?? []);
-    for (const { path, error } of discovery.errors) {
-      results.push({ id: error.pluginId ?? path, dir: path, state: 'failed', error, warnings: [] });
-    }
-    const candidates = discovery.plugins.filter((d) => !this.plugins.has(d.manifest.id));
-    const resolution = this.graph.resolve(
-      candidates.map((d) => d.manifest),
-      { roots: [...new Set(candidates.map((d) => d.manifest.id))] },
-    );
-    const byKey = new Map(candidates.map((d) => [`${d.manifest.id}@${d.manifest.version}`, d]));
-    const failures = new Map<string, PluginHostError>(resolution.failures);
-
-    for (const [id, error] of resolution.failures) {
-      const latest = candidates.filter((d) => d.manifest.id === id).sort((a, b) => semver.rcompare(a.manifest.version, b.manifest.version))[0];
-      if (latest) this.recordFailure(latest, error);
-      results.push({ id, version: latest?.manifest.version, dir: latest?.dir, state: 'failed', error, warnings: [] });
-    }
-    for (const id of resolution.order) {
-      const node = resolution.selected.get(id)!;
-      const descriptor = byKey.get(`${id}@${node.version}`)!;
-      const blocker = (descriptor.manifest.dependencies ?? []).find((d) => !d.optional && failures.has(d.id));
-      try {
-        if (blocker) throw dependencyFailedError(id, blocker.id, failures.get(blocker.id)!.message);
-        await this.loadDescriptor(descriptor);
-        await this.start(id);
-      } catch (e) {
-        const error = asHostError(e, id);
-        failures.set(id, error);
-        if (!this.plugins.has(id)) this.recordFailure(descriptor, error);
-        for (const dependent of blockedBy(resolution, id)) {
-          if (!failures.has(dependent)) failures.set(dependent, dependencyFailedError(dependent, id, error.message));
-        }
-      }
-      const record = this.plugins.get(id);
-      results.push({
-        id,
-        version: node.version,
-        dir: descriptor.dir,
-        state: record?.state ?? 'failed',
-        loadTimeMs: record?.loadTimeMs,
-        error: failures.get(id),
-        warnings: record?.warnings ?? [],
-      });
-    }
-    return {
-      plugins: results,
-      started: results.filter((r) => r.state === 'started').map((r) => r.id),
-      failed: results.filter((r) => r.state !== 'started').map((r) => r.id),
-      durationMs: performance.now() - began,
-    };
+    return loadInOrder(await this.registry.discover(this.options.pluginDirs ?? []), {
+      isLoaded: (id) => this.plugins.has(id),
+      recordFailure: (descriptor, error) => this.recordFailure(descriptor, error),
+      load: (descriptor) => this.loadDescriptor(descriptor),
+      start: (id) => this.start(id),
+      outcome: (id) => this.plugins.get(id),
+    });
   }
+
 
   /** Registers and loads the plugin in `dir` (not started). Its required dependencies must already be loaded. */
   async load(dir: string): Promise<PluginStatus> {
