@@ -1,4 +1,6 @@
 import { performance } from 'node:perf_hooks';
+import { PluginTimeoutError } from '../errors.js';
+import type { InvocationOptions } from './runtime.js';
 
 interface Entry {
   at: number;
@@ -29,6 +31,48 @@ export class DeadlineWatchdog {
     return () => {
       if (this.entries.delete(entry) && this.entries.size === 0) this.timer?.unref();
     };
+  }
+
+  /**
+   * Settles with `work`, or with a `PluginTimeoutError` at its deadline (`executionTimeoutMs`,
+   * or `options.deadlineMs`), calling `onHardTimeout` first so the runtime ends its sandbox. A
+   * caller that asks not to crash (a health probe) gets its answer at its own deadline, but the
+   * work still ends by `executionTimeoutMs`: every entry into a sandbox has a hard deadline.
+   */
+  race<T>(
+    work: Promise<T>,
+    deadline: { pluginId: string; operation: string; limitMs: number; options?: InvocationOptions; onHardTimeout(error: PluginTimeoutError): void },
+  ): Promise<T> {
+    const { pluginId, operation, limitMs, options = {} } = deadline;
+    const probe = options.crashOnTimeout === false;
+    const soft = probe ? (options.deadlineMs ?? limitMs) : undefined;
+    const hard = probe ? Math.max(limitMs, soft!) : (options.deadlineMs ?? limitMs);
+    return new Promise<T>((resolve, reject) => {
+      let answered = false;
+      const answer = (settle: () => void) => {
+        if (answered) return;
+        answered = true;
+        settle();
+      };
+      const cancelHard = this.add(hard, () => {
+        const error = new PluginTimeoutError(pluginId, operation, hard);
+        deadline.onHardTimeout(error);
+        answer(() => reject(error));
+      });
+      const cancelSoft = soft === undefined ? undefined : this.add(soft, () => answer(() => reject(new PluginTimeoutError(pluginId, operation, soft))));
+      work.then(
+        (value) => {
+          cancelHard();
+          cancelSoft?.();
+          answer(() => resolve(value));
+        },
+        (error: unknown) => {
+          cancelHard();
+          cancelSoft?.();
+          answer(() => reject(error));
+        },
+      );
+    });
   }
 
   /** Pending deadlines (for specs and metrics). */

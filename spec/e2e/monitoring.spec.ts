@@ -2,20 +2,13 @@ import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { filter, firstValueFrom } from 'rxjs';
 import { PluginSuspendedError, type Alert, type HostEvent, type HostOptions, type PluginHost } from '../../lib/index.js';
-import { cleanup, hostFor, jsPlugin, rejection, tempDir, writePlugin, type PluginSpec } from '../helpers/make-plugin.js';
+import { hostFor, jsPlugin, rejection, writePlugin, type PluginSpec, sandbox } from '../helpers/make-plugin.js';
 
 // Monitoring with real plugins: what an operator sees when plugins work, idle, hog, leak or probe.
 describe('e2e: monitoring and governance', () => {
   let root: string;
   let host: PluginHost;
-
-  beforeEach(async () => {
-    root = await tempDir();
-  });
-  afterEach(async () => {
-    await host?.close();
-    await cleanup(root);
-  });
+  sandbox((dir) => (root = dir), () => host);
 
   async function start(options: HostOptions, ...specs: PluginSpec[]) {
     for (const s of specs) await writePlugin(root, s);
@@ -41,8 +34,12 @@ describe('e2e: monitoring and governance', () => {
     expect(m.errorCount).to.equal(1);
     expect(m.executionTime).to.be.at.least(30);
     expect(m.memory.current).to.be.greaterThan(0);
-    await sleep(200); // samples record the work, then the drop to idle
-    const settled = host.getMetricsHistory('worker').length;
+    // Samples record the work, then the drop to idle (the isolate's own GC may add one more).
+    let settled = -1;
+    for (let i = 0; i < 20 && settled !== host.getMetricsHistory('worker').length; i++) {
+      settled = host.getMetricsHistory('worker').length;
+      await sleep(200);
+    }
     await sleep(300);
     expect(host.getMetricsHistory('worker').length).to.equal(settled);
     await host.call('worker', 'work', 20);

@@ -5,7 +5,7 @@ import { filter, firstValueFrom } from 'rxjs';
 import wabtInit from 'wabt';
 import { main } from '../../lib/cli/main.js';
 import { PluginError, PluginTimeoutError, type PluginHost } from '../../lib/index.js';
-import { cleanup, hostFor, jsPlugin, rejection, tempDir, writePlugin } from '../helpers/make-plugin.js';
+import { hostFor, jsPlugin, rejection, writePlugin, sandbox } from '../helpers/make-plugin.js';
 
 const FIXTURES = new URL('../../../spec/fixtures/wasm/', import.meta.url).pathname;
 
@@ -13,14 +13,7 @@ const FIXTURES = new URL('../../../spec/fixtures/wasm/', import.meta.url).pathna
 describe('e2e: a WebAssembly plugin in the host', () => {
   let root: string;
   let host: PluginHost;
-
-  beforeEach(async () => {
-    root = await tempDir();
-  });
-  afterEach(async () => {
-    await host?.close();
-    await cleanup(root);
-  });
+  sandbox((dir) => (root = dir), () => host);
 
   async function wasmPlugin(id: string, fixture: string, extra: Record<string, unknown> = {}) {
     const wabt = await wabtInit();

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { PermissionDeniedError, PluginStateError, ResourceLimitError } from '../../lib/errors.js';
 import { NetworkGuard, type NetworkGuardOptions } from '../../lib/gateway/network-guard.js';
-import { loopbackOnly, type LoopbackTripwire } from '../helpers/loopback-only.js';
+import { guardedNetworkHooks } from '../helpers/loopback-only.js';
 import { startNetFixture, type NetFixture } from '../helpers/net-fixture.js';
 
 const MiB = 1024 * 1024;
@@ -33,7 +33,6 @@ describe('NetworkGuard limits', function () {
   // Compressing the bombs and the throttled transfers take seconds by design.
   this.timeout(30_000);
   let net: NetFixture;
-  let wire: LoopbackTripwire;
   const guards: NetworkGuard[] = [];
 
   before(async () => {
@@ -44,15 +43,7 @@ describe('NetworkGuard limits', function () {
   after(async () => {
     await net.close();
   });
-  beforeEach(() => {
-    net.reset();
-    wire = loopbackOnly();
-  });
-  afterEach(() => {
-    for (const g of guards.splice(0)) g.close();
-    wire.restore();
-    expect(wire.violations).to.deep.equal([]);
-  });
+  guardedNetworkHooks(() => net.reset(), guards);
 
   function guard(over: Partial<NetworkGuardOptions> = {}): NetworkGuard {
     const g = new NetworkGuard({

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { InvalidArgumentError, PermissionDeniedError, ResourceLimitError } from '../../lib/errors.js';
 import { NetworkGuard, type NetworkGuardOptions } from '../../lib/gateway/network-guard.js';
-import { loopbackOnly, type LoopbackTripwire } from '../helpers/loopback-only.js';
+import { guardedNetworkHooks } from '../helpers/loopback-only.js';
 import { startNetFixture, type NetFixture } from '../helpers/net-fixture.js';
 
 /** A throwaway self-signed certificate for api.example.test, or undefined without openssl. */
@@ -41,7 +41,6 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 describe('NetworkGuard (ctx.net.fetch)', function () {
   this.timeout(10_000);
   let net: NetFixture;
-  let wire: LoopbackTripwire;
   const guards: NetworkGuard[] = [];
 
   before(async () => {
@@ -50,15 +49,7 @@ describe('NetworkGuard (ctx.net.fetch)', function () {
   after(async () => {
     await net.close();
   });
-  beforeEach(() => {
-    net.reset();
-    wire = loopbackOnly();
-  });
-  afterEach(() => {
-    for (const g of guards.splice(0)) g.close();
-    wire.restore();
-    expect(wire.violations, 'connections that would have left loopback').to.deep.equal([]);
-  });
+  guardedNetworkHooks(() => net.reset(), guards);
 
   function guard(over: Partial<NetworkGuardOptions> = {}): NetworkGuard {
     const g = new NetworkGuard({

@@ -1,5 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import net, { type LookupFunction } from 'node:net';
+import { expect } from 'chai';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1']);
 
@@ -61,4 +62,21 @@ export function loopbackOnly(): LoopbackTripwire {
       net.Socket.prototype.connect = original;
     },
   };
+}
+
+/**
+ * Per-spec hooks of the network guard specs: a fresh fixture state and tripwire before each
+ * spec; after it, every guard closed and a failure if any connection would have left loopback.
+ */
+export function guardedNetworkHooks(reset: () => void, guards: { close(): void }[]): void {
+  let wire: LoopbackTripwire;
+  beforeEach(() => {
+    reset();
+    wire = loopbackOnly();
+  });
+  afterEach(() => {
+    for (const g of guards.splice(0)) g.close();
+    wire.restore();
+    expect(wire.violations, 'connections that would have left loopback').to.deep.equal([]);
+  });
 }

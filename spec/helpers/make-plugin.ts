@@ -86,3 +86,16 @@ export async function rejection(promise: Promise<unknown>): Promise<any> {
   }
   throw new Error('expected the promise to reject, but it resolved');
 }
+
+/**
+ * Gives each spec of the enclosing `describe` a fresh temporary folder (passed to `setRoot`),
+ * and after each closes the spec's host and removes the folder.
+ */
+export function sandbox(setRoot: (dir: string) => void, host: () => PluginHost | undefined): void {
+  let dir = '';
+  beforeEach(async () => setRoot((dir = await tempDir())));
+  afterEach(async () => {
+    await host()?.close();
+    await cleanup(dir);
+  });
+}

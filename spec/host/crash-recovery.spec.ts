@@ -9,7 +9,7 @@ import {
   type HostOptions,
   type PluginHost,
 } from '../../lib/index.js';
-import { cleanup, hostFor, jsPlugin, rejection, tempDir, writePlugin, type PluginSpec } from '../helpers/make-plugin.js';
+import { hostFor, jsPlugin, rejection, writePlugin, type PluginSpec, sandbox } from '../helpers/make-plugin.js';
 
 const fast: HostOptions = {
   recovery: { backoff: { initialMs: 20, jitter: 0 }, breaker: { failures: 3, windowMs: 60_000, cooldownMs: 300, stableMs: 100 } },
@@ -19,14 +19,7 @@ const fast: HostOptions = {
 describe('crash recovery', () => {
   let root: string;
   let host: PluginHost;
-
-  beforeEach(async () => {
-    root = await tempDir();
-  });
-  afterEach(async () => {
-    await host?.close();
-    await cleanup(root);
-  });
+  sandbox((dir) => (root = dir), () => host);
 
   async function start(options: HostOptions, ...specs: PluginSpec[]) {
     for (const s of specs) await writePlugin(root, s);
@@ -125,13 +118,7 @@ describe('crash recovery', () => {
 describe('health', () => {
   let root: string;
   let host: PluginHost;
-  beforeEach(async () => {
-    root = await tempDir();
-  });
-  afterEach(async () => {
-    await host?.close();
-    await cleanup(root);
-  });
+  sandbox((dir) => (root = dir), () => host);
 
   it('reports healthy, unhealthy and unresponsive plugins without ending them', async () => {
     await writePlugin(root, { id: 'fine', code: jsPlugin(`checkHealth() { return { healthy: true, queue: 0 }; }`, []) });
@@ -160,13 +147,7 @@ describe('health', () => {
 describe('live resource limits', () => {
   let root: string;
   let host: PluginHost;
-  beforeEach(async () => {
-    root = await tempDir();
-  });
-  afterEach(async () => {
-    await host?.close();
-    await cleanup(root);
-  });
+  sandbox((dir) => (root = dir), () => host);
 
   it('applies a new executionTimeoutMs at once and says which limits need a restart', async () => {
     await writePlugin(root, {
@@ -189,13 +170,7 @@ describe('live resource limits', () => {
 describe('policies', () => {
   let root: string;
   let host: PluginHost;
-  beforeEach(async () => {
-    root = await tempDir();
-  });
-  afterEach(async () => {
-    await host?.close();
-    await cleanup(root);
-  });
+  sandbox((dir) => (root = dir), () => host);
 
   it('policies.restartOnCrash: false overrides the recovery default', async () => {
     await writePlugin(root, { id: 'p', resourceLimits: { executionTimeoutMs: 100 }, code: jsPlugin(`spin() { for (;;) {} }`, ['spin']) });
@@ -224,13 +199,7 @@ describe('policies', () => {
 describe('lifecycle under concurrency and review regressions', () => {
   let root: string;
   let host: PluginHost;
-  beforeEach(async () => {
-    root = await tempDir();
-  });
-  afterEach(async () => {
-    await host?.close();
-    await cleanup(root);
-  });
+  sandbox((dir) => (root = dir), () => host);
 
   it('concurrent restarts run one after the other and leave one started sandbox', async () => {
     await writePlugin(root, { id: 'p', code: jsPlugin(`ok() { return 'ok'; }`, ['ok']) });

@@ -16,7 +16,7 @@ import {
   type HostEvent,
   type PluginHost,
 } from '../../lib/index.js';
-import { cleanup, hostFor, jsPlugin, rejection, tempDir, writePlugin } from '../helpers/make-plugin.js';
+import { hostFor, jsPlugin, rejection, writePlugin, sandbox } from '../helpers/make-plugin.js';
 
 const plugin = (id: string, deps: { id: string; version: string; optional?: boolean }[] = [], version = '1.0.0', body = '') => ({
   id,
@@ -28,14 +28,7 @@ const plugin = (id: string, deps: { id: string; version: string; optional?: bool
 describe('PluginHost', () => {
   let root: string;
   let host: PluginHost;
-
-  beforeEach(async () => {
-    root = await tempDir();
-  });
-  afterEach(async () => {
-    await host?.close();
-    await cleanup(root);
-  });
+  sandbox((dir) => (root = dir), () => host);
 
   describe('loadAll()', () => {
     it('starts plugins in dependency order and picks the highest satisfying version', async () => {

@@ -4,21 +4,14 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { filter, firstValueFrom } from 'rxjs';
 import { ImportRefusedError, ManifestError, ResourceLimitError, type HostEvent, type PluginHost } from '../../lib/index.js';
-import { cleanup, hostFor, jsPlugin, rejection, tempDir, writePlugin } from '../helpers/make-plugin.js';
+import { hostFor, jsPlugin, rejection, writePlugin, sandbox } from '../helpers/make-plugin.js';
 
 // Attack specs: a hostile plugin trying to take host memory, the host's event loop or
 // another plugin down. Each must end (or throttle) only the attacker.
 describe('security: host resources under attack', () => {
   let root: string;
   let host: PluginHost;
-
-  beforeEach(async () => {
-    root = await tempDir();
-  });
-  afterEach(async () => {
-    await host?.close();
-    await cleanup(root);
-  });
+  sandbox((dir) => (root = dir), () => host);
 
   const healthy = { id: 'healthy', code: jsPlugin(`ping(x) { return { pong: x }; }`, ['ping']) };
 

@@ -2,20 +2,13 @@ import { expect } from 'chai';
 import { symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImportRefusedError, type PluginHost } from '../../lib/index.js';
-import { cleanup, hostFor, jsPlugin, tempDir, writePlugin } from '../helpers/make-plugin.js';
+import { hostFor, jsPlugin, writePlugin, sandbox } from '../helpers/make-plugin.js';
 
 // Attack specs: each one is code a hostile plugin would run, and what it must not get.
 describe('security: the JS plugin sandbox', () => {
   let root: string;
   let host: PluginHost;
-
-  beforeEach(async () => {
-    root = await tempDir();
-  });
-  afterEach(async () => {
-    await host?.close();
-    await cleanup(root);
-  });
+  sandbox((dir) => (root = dir), () => host);
 
   async function probe(body: string): Promise<unknown> {
     await writePlugin(root, { id: 'attacker', code: jsPlugin(`probe() { ${body} }`, ['probe']) });

@@ -7,7 +7,6 @@ import {
   PluginError,
   PluginHostError,
   PluginLoadError,
-  PluginTimeoutError,
   ResourceLimitError,
 } from '../../errors.js';
 import type { GatewayRequest, InvocationResult, LifecycleHook, PluginDescription, PluginInvocation } from '../protocol.js';
@@ -191,37 +190,15 @@ export class JsRuntime implements PluginRuntime {
    * has the plugin's `executionTimeoutMs`: every entry into the isolate ends by then.
    */
   private withDeadline<T>(work: Promise<T>, operation: string, options: InvocationOptions = {}): Promise<T> {
-    const { pluginId, limits } = this.init;
-    const probe = options.crashOnTimeout === false;
-    const soft = probe ? (options.deadlineMs ?? limits.executionTimeoutMs) : undefined;
-    const hard = probe ? Math.max(limits.executionTimeoutMs, soft!) : (options.deadlineMs ?? limits.executionTimeoutMs);
-    return new Promise<T>((resolve, reject) => {
-      let answered = false;
-      const answer = (settle: () => void) => {
-        if (answered) return;
-        answered = true;
-        settle();
-      };
-      const cancelHard = this.watchdog.add(hard, () => {
-        const error = new PluginTimeoutError(pluginId, operation, hard);
-        this.crash(error);
-        answer(() => reject(error));
-      });
-      const cancelSoft = soft === undefined ? undefined : this.watchdog.add(soft, () => answer(() => reject(new PluginTimeoutError(pluginId, operation, soft))));
-      work.then(
-        (value) => {
-          cancelHard();
-          cancelSoft?.();
-          answer(() => resolve(value));
-        },
-        (error: unknown) => {
-          cancelHard();
-          cancelSoft?.();
-          answer(() => reject(error));
-        },
-      );
+    return this.watchdog.race(work, {
+      pluginId: this.init.pluginId,
+      operation,
+      limitMs: this.init.limits.executionTimeoutMs,
+      options,
+      onHardTimeout: (error) => this.crash(error),
     });
   }
+
 
   private encode(value: unknown, operation: string): string {
     const json = JSON.stringify(value);

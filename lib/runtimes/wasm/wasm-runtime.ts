@@ -14,6 +14,7 @@ import {
   ResourceLimitError,
   type SerializedError,
 } from '../../errors.js';
+import { DeadlineWatchdog } from '../deadline-watchdog.js';
 import { jsonDepth, MAX_JSON_DEPTH, nullPrototype } from '../js/wire.js';
 import type { LifecycleHook, PluginDescription } from '../protocol.js';
 import type { InvocationOptions, PluginRuntime, RuntimeInit, RuntimeMetrics } from '../runtime.js';
@@ -59,6 +60,7 @@ export interface WasmRuntimeOptions {
  * await runtime.dispose();
  */
 export class WasmRuntime implements PluginRuntime {
+  private readonly watchdog = new DeadlineWatchdog();
   private pool?: Piscina<WasmWorkerTask, WasmWorkerReply>;
   private port?: MessagePort;
   private abi?: WasmAbi;
@@ -247,25 +249,15 @@ export class WasmRuntime implements PluginRuntime {
    * has the plugin's `executionTimeoutMs`.
    */
   private withDeadline<T>(work: Promise<T>, operation: string, options: InvocationOptions = {}): Promise<T> {
-    const limit = this.init.limits.executionTimeoutMs;
-    const soft = options.crashOnTimeout === false ? (options.deadlineMs ?? limit) : undefined;
-    const hard = Math.max(limit, soft ?? options.deadlineMs ?? limit);
-    const timers: NodeJS.Timeout[] = [];
-    const expired = new Promise<never>((_, reject) => {
-      if (soft !== undefined) timers.push(setTimeout(() => reject(new PluginTimeoutError(this.init.pluginId, operation, soft)), soft));
-      timers.push(
-        setTimeout(() => {
-          const error = new PluginTimeoutError(this.init.pluginId, operation, hard);
-          this.crash(error);
-          reject(error);
-        }, options.crashOnTimeout === false ? hard : (options.deadlineMs ?? limit)),
-      );
+    return this.watchdog.race(work, {
+      pluginId: this.init.pluginId,
+      operation,
+      limitMs: this.init.limits.executionTimeoutMs,
+      options,
+      onHardTimeout: (error) => this.crash(error),
     });
-    expired.catch(() => undefined);
-    const settled = work.finally(() => timers.forEach(clearTimeout));
-    settled.catch(() => undefined);
-    return Promise.race([settled, expired]);
   }
+
 
   private async readModule(): Promise<Uint8Array> {
     const { pluginId, dir, manifest } = this.init;

@@ -9,19 +9,12 @@ import {
   type HostEvent,
   type PluginHost,
 } from '../../../lib/index.js';
-import { cleanup, hostFor, jsPlugin, rejection, tempDir, writePlugin } from '../../helpers/make-plugin.js';
+import { hostFor, jsPlugin, rejection, writePlugin, sandbox } from '../../helpers/make-plugin.js';
 
 describe('JS runtime (isolated-vm)', () => {
   let root: string;
   let host: PluginHost;
-
-  beforeEach(async () => {
-    root = await tempDir();
-  });
-  afterEach(async () => {
-    await host?.close();
-    await cleanup(root);
-  });
+  sandbox((dir) => (root = dir), () => host);
 
   async function loadPlugins(...specs: Parameters<typeof writePlugin>[1][]) {
     for (const s of specs) await writePlugin(root, s);
