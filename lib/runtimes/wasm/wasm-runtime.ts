@@ -2,22 +2,11 @@ import { readFile, realpath, stat } from 'node:fs/promises';
 import { extname, join, relative, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { Piscina } from 'piscina';
-import {
-  InvalidArgumentError,
-  MethodNotExposedError,
-  PluginCrashedError,
-  PluginError,
-  PluginHostError,
-  PluginLoadError,
-  PluginTimeoutError,
-  ResourceLimitError,
-  type SerializedError,
-} from '../../errors.js';
-import { DeadlineWatchdog } from '../deadline-watchdog.js';
-import { jsonDepth, MAX_JSON_DEPTH, nullPrototype } from '../js/wire.js';
+import { InvalidArgumentError, MethodNotExposedError, PluginError, PluginLoadError } from '../../errors.js';
+import { nullPrototype } from '../js/wire.js';
 import type { LifecycleHook, PluginDescription } from '../protocol.js';
-import type { InvocationOptions, PluginRuntime, RuntimeInit, RuntimeMetrics } from '../runtime.js';
+import type { InvocationOptions, RuntimeInit } from '../runtime.js';
+import { remoteError, WorkerRuntime } from '../worker-runtime.js';
 import { exportFor } from './wasm-abi.js';
 import type { WasmInvokeValue, WasmLoadValue, WasmPortRequest, WasmWorkerReply, WasmWorkerTask } from './wasm-protocol.js';
 import { checkWasmModule, type WasmAbi } from './wasm-validator.js';
@@ -59,43 +48,24 @@ export interface WasmRuntimeOptions {
  * await runtime.call('upper', ['hi']);          // 'HI'
  * await runtime.dispose();
  */
-export class WasmRuntime implements PluginRuntime {
-  private readonly watchdog = new DeadlineWatchdog();
-  private pool?: Piscina<WasmWorkerTask, WasmWorkerReply>;
+export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> {
   private port?: MessagePort;
   private abi?: WasmAbi;
-  private description?: PluginDescription;
-  private dead?: PluginHostError;
-  private disposing = false;
-  /** Set once load() succeeded: before that, failures go to load()'s caller, not onCrash. */
-  private loaded = false;
-  /** Invocations run one after another; each turn ends when the worker is free again. */
-  private turn: Promise<void> = Promise.resolve();
   private received = 0;
   private waiters: { seq: number; resolve: () => void }[] = [];
   private pendingRequests = 0;
   private droppedRequests = 0;
-  private memoryBytes = 0;
-  private cpuTimeMs = 0;
-  private boundaryBytes = 0;
-  private readonly maxPayload: number;
   private readonly maxPending: number;
   private readonly maxRequests: number;
   private readonly maxTableElements: number;
   private readonly maxModuleBytes: number;
-  /** The worker's limits are fixed when it starts; a later change needs a new sandbox. */
-  private readonly memoryLimitMB: number;
 
-  constructor(
-    private readonly init: RuntimeInit,
-    options: WasmRuntimeOptions = {},
-  ) {
-    this.maxPayload = options.maxPayloadBytes ?? 4 * MB;
+  constructor(init: RuntimeInit, options: WasmRuntimeOptions = {}) {
+    super(init, options.maxPayloadBytes ?? 4 * MB);
     this.maxPending = options.maxPendingRequests ?? 256;
     this.maxRequests = options.maxRequestsPerInvocation ?? 1000;
     this.maxTableElements = options.maxTableElements ?? 10_000;
     this.maxModuleBytes = options.maxModuleBytes ?? 32 * MB;
-    this.memoryLimitMB = init.limits.maxMemoryMB;
   }
 
   async load(): Promise<PluginDescription> {
@@ -103,24 +73,7 @@ export class WasmRuntime implements PluginRuntime {
     try {
       const bytes = await this.readModule();
       const abi = (this.abi = checkWasmModule(bytes, { maxMemoryBytes: this.memoryLimitMB * MB, maxTableElements: this.maxTableElements }, pluginId));
-      this.pool = new Piscina<WasmWorkerTask, WasmWorkerReply>({
-        filename: WORKER_FILE,
-        name: 'default',
-        minThreads: 1,
-        maxThreads: 1,
-        concurrentTasksPerWorker: 1,
-        idleTimeout: 2 ** 31 - 1,
-        atomics: 'disabled',
-        env: {},
-        execArgv: [],
-        resourceLimits: {
-          maxOldGenerationSizeMb: this.memoryLimitMB,
-          maxYoungGenerationSizeMb: Math.min(8, Math.max(1, Math.floor(this.memoryLimitMB / 4))),
-          stackSizeMb: 4,
-        },
-      });
-      // A worker that dies between tasks is reported here, not through a task.
-      this.pool.on('error', (e: unknown) => this.crash(this.workerDied(e, 'between invocations')));
+      this.startPool({ filename: WORKER_FILE, heapMB: this.memoryLimitMB });
       const { port1, port2 } = new MessageChannel();
       this.port = port1;
       port1.on('message', this.onRequest);
@@ -169,95 +122,24 @@ export class WasmRuntime implements PluginRuntime {
     return this.result(result, hook);
   }
 
-  /** Wasm memory in use after the last invocation, and time spent running in the worker. */
-  metrics(): RuntimeMetrics {
-    const alive = this.loaded && !this.dead && !this.disposing;
-    return {
-      memoryBytes: alive ? this.memoryBytes : 0,
-      memoryLimitBytes: this.memoryLimitMB * MB,
-      cpuTimeMs: this.cpuTimeMs,
-      boundaryBytes: this.boundaryBytes,
-    };
-  }
-
   /** Gateway requests dropped because too many were waiting for the host. */
   get dropped(): number {
     return this.droppedRequests;
-  }
-
-  async dispose(): Promise<void> {
-    this.disposing = true;
-    this.closeChannel();
-    const pool = this.pool;
-    this.pool = undefined;
-    await pool?.destroy();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.dispose();
-  }
-
-  private alive(): void {
-    if (this.dead) throw this.dead;
-    if (!this.pool || !this.description) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' is not loaded.`);
   }
 
   private async invoke(exports: string[], json: string, operation: string, options?: InvocationOptions): Promise<(string | null)[]> {
     return ((await this.run({ type: 'invoke', exports, json }, operation, options)) as WasmInvokeValue).results;
   }
 
-  /** Runs one task in its turn, under the deadline, and returns its value or throws the typed error. */
-  private async run(task: WasmWorkerTask, operation: string, options: InvocationOptions = {}, transferList?: (ArrayBuffer | MessagePort)[]): Promise<unknown> {
-    const previous = this.turn;
-    let release!: () => void;
-    this.turn = new Promise((resolve) => (release = resolve));
-    await previous;
-    try {
-      if (this.dead) throw this.dead;
-      const pool = this.pool;
-      if (!pool) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' was stopped before ${operation}.`);
-      const work = pool.run(task, { transferList: transferList as never }).then((reply) => this.settle(reply, operation));
-      // The next invocation starts when the worker is free, not when this caller gave up.
-      work.then(release, release);
-      return await this.withDeadline(work, operation, options);
-    } catch (error) {
-      release();
-      throw this.translate(error, operation);
-    }
-  }
-
   /** Takes a worker reply: counters, the gateway requests it made, then its value or error. */
-  private async settle(reply: WasmWorkerReply, operation: string): Promise<unknown> {
-    this.cpuTimeMs += reply.elapsedMs;
-    if (reply.memoryBytes > 0) this.memoryBytes = reply.memoryBytes;
+  protected async settle(reply: WasmWorkerReply, operation: string): Promise<unknown> {
     // Requests travel on their own port: wait for them so a call's logs and emits reach the
     // gateway before the call resolves.
     await this.requestsReceived(reply.sent);
     if (reply.ok) return reply.value;
-    const { pluginId } = this.init;
-    if ('limit' in reply) {
-      throw reply.limit === 'payload'
-        ? new ResourceLimitError(pluginId, 'payload', `Plugin '${pluginId}' passed ${reply.size} bytes in ${operation}; the limit is ${this.maxPayload}.`)
-        : new ResourceLimitError(pluginId, 'requests', `Plugin '${pluginId}' made more than ${this.maxRequests} host requests in ${operation}.`);
-    }
-    throw new PluginError(pluginId, operation, reply.error);
+    if ('limit' in reply) throw this.limitError(reply.limit, reply.size, operation, this.maxRequests);
+    throw new PluginError(this.init.pluginId, operation, reply.error);
   }
-
-  /**
-   * Races `work` against the plugin's deadline; past it the pool is destroyed. A caller that
-   * asks not to crash (a health probe) gets its answer at its own deadline, but the work still
-   * has the plugin's `executionTimeoutMs`.
-   */
-  private withDeadline<T>(work: Promise<T>, operation: string, options: InvocationOptions = {}): Promise<T> {
-    return this.watchdog.race(work, {
-      pluginId: this.init.pluginId,
-      operation,
-      limitMs: this.init.limits.executionTimeoutMs,
-      options,
-      onHardTimeout: (error) => this.crash(error),
-    });
-  }
-
 
   private async readModule(): Promise<Uint8Array> {
     const { pluginId, dir, manifest } = this.init;
@@ -279,28 +161,6 @@ export class WasmRuntime implements PluginRuntime {
     return new Uint8Array(await readFile(file));
   }
 
-  private encode(value: unknown, operation: string): string {
-    const json = JSON.stringify(value) ?? 'null';
-    this.boundaryBytes += json.length;
-    if (json.length > this.maxPayload) {
-      throw new ResourceLimitError(this.init.pluginId, 'payload', `Arguments of ${operation} exceed ${this.maxPayload} bytes.`);
-    }
-    return json;
-  }
-
-  private parse(json: string, operation: string): unknown {
-    const { pluginId } = this.init;
-    this.boundaryBytes += json.length;
-    if (jsonDepth(json) > MAX_JSON_DEPTH) {
-      throw new ResourceLimitError(pluginId, 'payload', `The result of ${operation} is nested deeper than ${MAX_JSON_DEPTH} levels.`);
-    }
-    try {
-      return nullPrototype(JSON.parse(json));
-    } catch (e) {
-      throw new PluginError(pluginId, operation, { name: 'InvalidResult', message: `returned text that is not JSON (${(e as Error).message})` });
-    }
-  }
-
   /** A result as the caller sees it; `{"error": …}` (its only key) is the plugin reporting a failure. */
   private result(json: string | null, operation: string): unknown {
     if (json === null) return undefined;
@@ -311,43 +171,7 @@ export class WasmRuntime implements PluginRuntime {
     return value;
   }
 
-  /** Maps whatever a failed invocation threw to the typed error the caller sees. */
-  private translate(error: unknown, operation: string): PluginHostError {
-    if (this.dead) return this.dead;
-    if (error instanceof PluginHostError) return error;
-    const { pluginId } = this.init;
-    if (this.disposing) return new PluginCrashedError(pluginId, `Plugin '${pluginId}' was stopped during ${operation}.`);
-    // Plugin failures come back as replies: a rejected task means the worker itself failed.
-    return this.crash(this.workerDied(error, `during ${operation}`));
-  }
-
-  private workerDied(error: unknown, when: string): PluginHostError {
-    const { pluginId } = this.init;
-    if ((error as { code?: unknown })?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-      return new ResourceLimitError(
-        pluginId,
-        'memory',
-        `Plugin '${pluginId}' exceeded its memory limit of ${this.memoryLimitMB} MB ${when} and was stopped. Raise resourceLimits.maxMemoryMB or fix the leak.`,
-        { cause: error },
-      );
-    }
-    return new PluginCrashedError(pluginId, `Plugin '${pluginId}' worker died ${when}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
-  }
-
-  /** Ends the plugin's worker once, and reports why. */
-  private crash(error: PluginHostError): PluginHostError {
-    if (this.dead) return this.dead;
-    if (this.disposing) return error;
-    this.dead = error;
-    this.closeChannel();
-    const pool = this.pool;
-    this.pool = undefined;
-    void pool?.destroy().catch(() => undefined);
-    if (this.loaded) this.init.onCrash(error);
-    return error;
-  }
-
-  private closeChannel(): void {
+  protected override closeChannel(): void {
     this.port?.off('message', this.onRequest);
     this.port?.close();
     this.port = undefined;
@@ -402,14 +226,4 @@ function describe(abi: WasmAbi, described: unknown, pluginId: string): PluginDes
     }
   }
   return { exposed: [...exposed], handlers, hooks: [...abi.hooks] };
-}
-
-function remoteError(error: unknown): SerializedError {
-  if (typeof error === 'string') return { name: 'Error', message: error };
-  const e = (error ?? {}) as Record<string, unknown>;
-  return {
-    name: typeof e.name === 'string' ? e.name : 'Error',
-    message: typeof e.message === 'string' ? e.message : JSON.stringify(error),
-    code: typeof e.code === 'string' ? e.code : undefined,
-  };
 }

@@ -1,0 +1,253 @@
+import { Piscina } from 'piscina';
+import type { MessagePort } from 'node:worker_threads';
+import {
+  PluginCrashedError,
+  PluginError,
+  PluginHostError,
+  PluginTimeoutError,
+  ResourceLimitError,
+  type SerializedError,
+} from '../errors.js';
+import { DeadlineWatchdog } from './deadline-watchdog.js';
+import { jsonDepth, MAX_JSON_DEPTH, nullPrototype } from './js/wire.js';
+import type { LifecycleHook, PluginDescription } from './protocol.js';
+import type { InvocationOptions, PluginRuntime, RuntimeInit, RuntimeMetrics } from './runtime.js';
+
+const MB = 1024 * 1024;
+
+/** What every worker reply carries besides its outcome. */
+export interface WorkerReplyStats {
+  /** Sandbox memory (bytes) after the task; 0 when unknown. */
+  memoryBytes: number;
+  /** Time spent running the task in the worker, ms. */
+  elapsedMs: number;
+}
+
+/** How the pool's one worker thread is started. */
+export interface WorkerPoolOptions {
+  /** The compiled worker module. */
+  filename: string;
+  /** V8 old-generation cap of the worker thread, MiB. */
+  heapMB: number;
+}
+
+/**
+ * What the worker runtimes (WebAssembly, Python) share: one piscina pool of exactly one worker
+ * thread per plugin (state is stable between calls), started with no environment and no exec
+ * arguments; invocations run one at a time, queued here (piscina's abort only cancels tasks that
+ * have not started), each under a wall-clock deadline past which the pool is destroyed; a
+ * worker that dies is reported once through `onCrash`; values cross as JSON text and arrive as
+ * depth-checked null-prototype copies.
+ *
+ * A subclass boots its sandbox in `load()` (calling {@link startPool} and {@link run}) and turns
+ * worker replies into values or typed errors in {@link settle}.
+ */
+export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implements PluginRuntime {
+  protected readonly watchdog = new DeadlineWatchdog();
+  protected pool?: Piscina<Task, Reply>;
+  protected description?: PluginDescription;
+  protected dead?: PluginHostError;
+  protected disposing = false;
+  /** Set once load() succeeded: before that, failures go to load()'s caller, not onCrash. */
+  protected loaded = false;
+  protected memoryBytes = 0;
+  protected cpuTimeMs = 0;
+  protected boundaryBytes = 0;
+  /** Invocations run one after another; each turn ends when the worker is free again. */
+  private turn: Promise<void> = Promise.resolve();
+  /** The worker's limits are fixed when it starts; a later change needs a new sandbox. */
+  protected readonly memoryLimitMB: number;
+
+  constructor(
+    protected readonly init: RuntimeInit,
+    protected readonly maxPayload: number,
+  ) {
+    this.memoryLimitMB = init.limits.maxMemoryMB;
+  }
+
+  abstract load(): Promise<PluginDescription>;
+  abstract call(method: string, args: unknown[]): Promise<unknown>;
+  abstract deliverEvent(topic: string, data: unknown, source: string, methods: string[]): Promise<void>;
+  abstract hook(hook: LifecycleHook, arg?: unknown, options?: InvocationOptions): Promise<unknown>;
+
+  /** Turns one worker reply into the task's value, or throws the typed error. */
+  protected abstract settle(reply: Reply, operation: string): Promise<unknown>;
+
+  /** Closes whatever channel the subclass keeps to its worker (called on crash and dispose). */
+  protected closeChannel(): void {}
+
+  /** Sandbox memory after the last invocation, and time spent running in the worker. */
+  metrics(): RuntimeMetrics {
+    const alive = this.loaded && !this.dead && !this.disposing;
+    return {
+      memoryBytes: alive ? this.memoryBytes : 0,
+      memoryLimitBytes: this.memoryLimitMB * MB,
+      cpuTimeMs: this.cpuTimeMs,
+      boundaryBytes: this.boundaryBytes,
+    };
+  }
+
+  async dispose(): Promise<void> {
+    this.disposing = true;
+    this.closeChannel();
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.destroy();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  /** Starts the plugin's pool: one thread, no environment, no exec arguments, capped heap. */
+  protected startPool({ filename, heapMB }: WorkerPoolOptions): void {
+    this.pool = new Piscina<Task, Reply>({
+      filename,
+      name: 'default',
+      minThreads: 1,
+      maxThreads: 1,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: 2 ** 31 - 1,
+      atomics: 'disabled',
+      env: {},
+      execArgv: [],
+      resourceLimits: {
+        maxOldGenerationSizeMb: heapMB,
+        maxYoungGenerationSizeMb: Math.min(8, Math.max(1, Math.floor(heapMB / 4))),
+        stackSizeMb: 4,
+      },
+    });
+    // A worker that dies between tasks is reported here, not through a task.
+    this.pool.on('error', (e: unknown) => this.crash(this.workerDied(e, 'between invocations')));
+  }
+
+  protected alive(): void {
+    if (this.dead) throw this.dead;
+    if (!this.pool || !this.description) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' is not loaded.`);
+  }
+
+  /** Runs one task in its turn, under the deadline, and returns its value or throws the typed error. */
+  protected async run(task: Task, operation: string, options: InvocationOptions = {}, transferList?: (ArrayBuffer | MessagePort)[]): Promise<unknown> {
+    const previous = this.turn;
+    let release!: () => void;
+    this.turn = new Promise((resolve) => (release = resolve));
+    await previous;
+    try {
+      if (this.dead) throw this.dead;
+      const pool = this.pool;
+      if (!pool) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' was stopped before ${operation}.`);
+      const work = pool.run(task, { transferList: transferList as never }).then((reply) => {
+        this.cpuTimeMs += reply.elapsedMs;
+        if (reply.memoryBytes > 0) this.memoryBytes = reply.memoryBytes;
+        return this.settle(reply, operation);
+      });
+      // The next invocation starts when the worker is free, not when this caller gave up.
+      work.then(release, release);
+      return await this.withDeadline(work, operation, options);
+    } catch (error) {
+      release();
+      throw this.translate(error, operation);
+    }
+  }
+
+  /**
+   * Races `work` against the plugin's deadline; past it the pool is destroyed. A caller that
+   * asks not to crash (a health probe) gets its answer at its own deadline, but the work still
+   * has the plugin's `executionTimeoutMs`.
+   */
+  protected withDeadline<T>(work: Promise<T>, operation: string, options: InvocationOptions = {}): Promise<T> {
+    return this.watchdog.race(work, {
+      pluginId: this.init.pluginId,
+      operation,
+      limitMs: this.init.limits.executionTimeoutMs,
+      options,
+      onHardTimeout: (error) => this.crash(error),
+    });
+  }
+
+  /** Serialises invocation input, counting it and checking the payload cap. */
+  protected encode(value: unknown, operation: string): string {
+    const json = JSON.stringify(value) ?? 'null';
+    this.boundaryBytes += json.length;
+    if (json.length > this.maxPayload) {
+      throw new ResourceLimitError(this.init.pluginId, 'payload', `Arguments of ${operation} exceed ${this.maxPayload} bytes.`);
+    }
+    return json;
+  }
+
+  /** Parses JSON text from the worker into a depth-checked null-prototype copy. */
+  protected parse(json: string, operation: string): unknown {
+    const { pluginId } = this.init;
+    this.boundaryBytes += json.length;
+    if (jsonDepth(json) > MAX_JSON_DEPTH) {
+      throw new ResourceLimitError(pluginId, 'payload', `The result of ${operation} is nested deeper than ${MAX_JSON_DEPTH} levels.`);
+    }
+    try {
+      return nullPrototype(JSON.parse(json));
+    } catch (e) {
+      throw new PluginError(pluginId, operation, { name: 'InvalidResult', message: `returned text that is not JSON (${(e as Error).message})` });
+    }
+  }
+
+  /** Maps whatever a failed invocation threw to the typed error the caller sees. */
+  protected translate(error: unknown, operation: string): PluginHostError {
+    if (this.dead) return this.dead;
+    if (error instanceof PluginHostError) return error;
+    const { pluginId } = this.init;
+    if (this.disposing) return new PluginCrashedError(pluginId, `Plugin '${pluginId}' was stopped during ${operation}.`);
+    // Plugin failures come back as replies: a rejected task means the worker itself failed.
+    return this.crash(this.workerDied(error, `during ${operation}`));
+  }
+
+  protected workerDied(error: unknown, when: string): PluginHostError {
+    const { pluginId } = this.init;
+    if ((error as { code?: unknown })?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+      return new ResourceLimitError(
+        pluginId,
+        'memory',
+        `Plugin '${pluginId}' exceeded its memory limit of ${this.memoryLimitMB} MB ${when} and was stopped. Raise resourceLimits.maxMemoryMB or fix the leak.`,
+        { cause: error },
+      );
+    }
+    return new PluginCrashedError(pluginId, `Plugin '${pluginId}' worker died ${when}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  }
+
+  /** Ends the plugin's worker once, and reports why. */
+  protected crash(error: PluginHostError): PluginHostError {
+    if (this.dead) return this.dead;
+    if (this.disposing) return error;
+    this.dead = error;
+    this.closeChannel();
+    const pool = this.pool;
+    this.pool = undefined;
+    void pool?.destroy().catch(() => undefined);
+    if (this.loaded) this.init.onCrash(error);
+    return error;
+  }
+
+  /** A limit the worker reported as the caller's typed error (the plugin keeps running). */
+  protected limitError(limit: string, size: number, operation: string, maxRequests: number): PluginHostError {
+    const { pluginId } = this.init;
+    switch (limit) {
+      case 'payload':
+        return new ResourceLimitError(pluginId, 'payload', `Plugin '${pluginId}' passed ${size} bytes in ${operation}; the limit is ${this.maxPayload}.`);
+      case 'requests':
+        return new ResourceLimitError(pluginId, 'requests', `Plugin '${pluginId}' made more than ${maxRequests} host requests in ${operation}.`);
+      case 'memory':
+        return new ResourceLimitError(pluginId, 'memory', `Plugin '${pluginId}' ran out of its ${this.memoryLimitMB} MB of memory in ${operation}.`);
+      default:
+        return new PluginTimeoutError(pluginId, operation, this.init.limits.executionTimeoutMs);
+    }
+  }
+}
+
+/** An error a plugin reported in its own terms, as the host's SerializedError. */
+export function remoteError(error: unknown): SerializedError {
+  if (typeof error === 'string') return { name: 'Error', message: error };
+  const e = (error ?? {}) as Record<string, unknown>;
+  return {
+    name: typeof e.name === 'string' ? e.name : 'Error',
+    message: typeof e.message === 'string' ? e.message : JSON.stringify(error),
+    code: typeof e.code === 'string' ? e.code : undefined,
+  };
+}
