@@ -12,6 +12,7 @@ import {
 import type { GatewayRequest, InvocationResult, LifecycleHook, PluginDescription, PluginInvocation } from '../protocol.js';
 import type { InvocationOptions, PluginRuntime, RuntimeInit, RuntimeMetrics } from '../runtime.js';
 import { DeadlineWatchdog } from '../deadline-watchdog.js';
+import { checkDescription } from '../description.js';
 import { isolateBootstrap, type BootstrapOptions } from './isolate-bootstrap.js';
 import type { ModuleCompiler } from './module-compiler.js';
 import { compileModuleGraph } from './module-graph.js';
@@ -324,18 +325,3 @@ export class JsRuntime implements PluginRuntime {
   };
 }
 
-/** The plugin's self-description is plugin output: check its shape before the host relies on it. */
-function checkDescription(value: unknown, pluginId: string): PluginDescription {
-  const d = value as PluginDescription;
-  const strings = (a: unknown) => Array.isArray(a) && a.every((x) => typeof x === 'string');
-  const ok =
-    d !== null &&
-    typeof d === 'object' &&
-    strings(d.exposed) &&
-    strings(d.hooks) &&
-    Array.isArray(d.handlers) &&
-    d.handlers.every((h) => h !== null && typeof h === 'object' && typeof h.pattern === 'string' && typeof h.method === 'string') &&
-    (d.declaredId === undefined || typeof d.declaredId === 'string');
-  if (!ok) throw new PluginLoadError(`Plugin '${pluginId}' described itself in an unexpected shape; was the SDK tampered with?`, { pluginId });
-  return { exposed: d.exposed, handlers: d.handlers, hooks: d.hooks, declaredId: d.declaredId };
-}

@@ -1,0 +1,61 @@
+/**
+ * Everything that crosses between the PythonRuntime (host thread) and its piscina worker.
+ * Types only. Plugin values travel as JSON text; the host parses results (depth-checked,
+ * into null-prototype objects). Gateway requests go the other way over comlink
+ * ({@link PythonHostApi}), also as JSON text.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { SerializedError } from '../../errors.js';
+
+/** Host → worker: a piscina task. */
+export type PythonWorkerTask = PythonLoadTask | PythonInvokeTask;
+
+/** Boot Pyodide in the worker's sealed realm, import the plugin and construct its class. */
+export interface PythonLoadTask {
+  type: 'load';
+  pluginId: string;
+  /** The plugin's `.py` files (and other text files), paths relative to its folder. */
+  files: { path: string; text: string }[];
+  /** The manifest's entry point, relative to the plugin folder (a `.py` file). */
+  entryPoint: string;
+  /** comlink endpoint of the host API ({@link PythonHostApi}); transferred. */
+  port: MessagePort;
+  /** Pyodide's interrupt buffer: the host stores 2 (SIGINT) at index 0 at a deadline. */
+  interrupt: SharedArrayBuffer;
+  /** Cap on Pyodide's linear memory (bytes); growing past it fails inside Python with MemoryError. */
+  maxMemoryBytes: number;
+  maxPayloadBytes: number;
+  /** Host requests one invocation may make; past it they fail. */
+  maxRequestsPerInvocation: number;
+}
+
+/** Run one invocation: JSON text of a `PluginInvocation` (lib/runtimes/protocol.ts). */
+export interface PythonInvokeTask {
+  type: 'invoke';
+  invocation: string;
+}
+
+/** Worker → host: the answer to one task, with the worker's counters after it. */
+export type PythonWorkerReply = PythonWorkerOutcome & PythonWorkerStats;
+
+export type PythonWorkerOutcome =
+  /** `value`: for load, JSON text of the `PluginDescription`; for invoke, JSON text of the result (null: None). */
+  | { ok: true; value: string | null }
+  | { ok: false; error: SerializedError }
+  /** The plugin went past a limit the worker enforces (no crash: the call fails). */
+  | { ok: false; limit: 'payload' | 'requests' | 'memory' | 'interrupted'; size: number };
+
+export interface PythonWorkerStats {
+  /** Pyodide's linear memory size after the task (bytes). */
+  memoryBytes: number;
+  /** Time spent running the task in the worker, ms. */
+  elapsedMs: number;
+}
+
+/** The host API a worker reaches over comlink; every method is one gateway operation. */
+export interface PythonHostApi {
+  /** `requestJson`: a gateway request (`{op, …}`); answers JSON text of `{ok: true, value}` or `{ok: false, error}`. */
+  request(requestJson: string): Promise<string>;
+  /** Fire-and-forget variant for log/emit: the worker does not wait for the answer. */
+  post(requestJson: string): void;
+}
