@@ -42,11 +42,20 @@ export interface WasmSignature {
   results: string[];
 }
 
-/** What the host offers under module `logomesh`: fire-and-forget gateway requests. */
+/**
+ * What the host offers under module `logomesh`, with the exact signatures the validator
+ * requires: `log` and `emit` are fire-and-forget; `request(ptr, len) -> i64` takes any gateway
+ * request as JSON text and blocks until the answer (JSON text in memory from `alloc`, packed
+ * `ptr << 32 | len`) is there.
+ */
 export const HOST_IMPORTS: Readonly<Record<string, WasmSignature>> = Object.freeze({
   log: { params: ['i32', 'i32', 'i32'], results: [] },
   emit: { params: ['i32', 'i32', 'i32', 'i32'], results: [] },
+  request: { params: ['i32', 'i32'], results: ['i64'] },
 });
+
+/** The import that waits for an answer. */
+export const REQUEST_IMPORT = 'request';
 
 /** Signatures of the exports the host calls. A JSON result is a packed i64 or two i32s. */
 export const ABI_EXPORTS = {

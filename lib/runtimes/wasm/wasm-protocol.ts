@@ -20,6 +20,15 @@ export interface WasmLoadTask {
   maxPayloadBytes: number;
   /** Host requests one invocation may make; past it the import throws. */
   maxRequestsPerInvocation: number;
+  /**
+   * Int32 slot 0 holds the seq of the last answer the host posted; the worker `Atomics.wait`s
+   * on it in `logomesh.request` and reads the answer with `receiveMessageOnPort`.
+   */
+  signal: SharedArrayBuffer;
+  /** Longest the worker waits for one answer, ms: the task's deadline (stamped by WasmAnswers.begin). */
+  waitMs?: number;
+  /** The blocking request (of some wasm plugin) this task answers, echoed in the task's asks (stamped by WasmAnswers.begin). */
+  caller?: number;
 }
 
 /** Call each named export in turn with the same JSON text; stops at the first failure. */
@@ -27,6 +36,10 @@ export interface WasmInvokeTask {
   type: 'invoke';
   exports: string[];
   json: string;
+  /** Longest the worker waits for one answer, ms: the task's deadline (stamped by WasmAnswers.begin). */
+  waitMs?: number;
+  /** The blocking request (of some wasm plugin) this task answers, echoed in the task's asks (stamped by WasmAnswers.begin). */
+  caller?: number;
 }
 
 /** Worker → host: the answer to one task, with the worker's counters after it. */
@@ -63,3 +76,20 @@ export interface WasmPortRequest {
   seq: number;
   request: GatewayRequest;
 }
+
+/** Worker → host on the port: a gateway request (JSON text, unchecked) the worker blocks on. */
+export interface WasmPortAsk {
+  type: 'ask';
+  seq: number;
+  json: string;
+  /** The running task's `caller`. */
+  caller?: number;
+}
+
+export type WasmPortMessage = WasmPortRequest | WasmPortAsk;
+
+/**
+ * Host → worker on the port: the answer to the ask with the same seq, as the JSON text the
+ * plugin receives, or the size of an answer too large to send.
+ */
+export type WasmPortAnswer = { seq: number; json: string } | { seq: number; limit: number };

@@ -8,7 +8,8 @@ import type { LifecycleHook, PluginDescription } from '../protocol.js';
 import type { InvocationOptions, RuntimeInit } from '../runtime.js';
 import { remoteError, WorkerRuntime } from '../worker-runtime.js';
 import { exportFor } from './wasm-abi.js';
-import type { WasmInvokeValue, WasmLoadValue, WasmPortRequest, WasmWorkerReply, WasmWorkerTask } from './wasm-protocol.js';
+import { WasmAnswers } from './wasm-answers.js';
+import type { WasmInvokeValue, WasmLoadValue, WasmPortMessage, WasmWorkerReply, WasmWorkerTask } from './wasm-protocol.js';
 import { checkWasmModule, type WasmAbi } from './wasm-validator.js';
 
 const MB = 1024 * 1024;
@@ -21,7 +22,7 @@ export interface WasmRuntimeOptions {
   maxPayloadBytes?: number;
   /** Gateway requests a plugin may have waiting for the host; beyond, requests are dropped (default 256). */
   maxPendingRequests?: number;
-  /** Host imports (log, emit) one invocation may call; beyond, the import throws (default 1000). */
+  /** Host imports (log, emit, request) one invocation may call; beyond, the import throws (default 1000). */
   maxRequestsPerInvocation?: number;
   /** Largest maximum a table may declare (default 10 000 elements). */
   maxTableElements?: number;
@@ -34,8 +35,9 @@ export interface WasmRuntimeOptions {
  * `resourceLimits` come from `maxMemoryMB` and which gets no environment and no exec
  * arguments. The binary is checked before it is compiled ({@link checkWasmModule}): imports
  * only from `logomesh`, memories and tables with a declared maximum within the limits, no
- * start function. Only JSON text and copies cross; plugin → host requests (log, emit) go to
- * the gateway, fire-and-forget.
+ * start function. Only JSON text and copies cross; plugin → host requests go to the gateway:
+ * `log` and `emit` fire-and-forget, `request` blocking the worker until the answer is back
+ * ({@link WasmAnswers}).
  *
  * Invocations run one at a time (queued here, not in piscina), each with a wall-clock
  * deadline (`executionTimeoutMs`) that starts when it is handed to the worker. piscina's
@@ -59,6 +61,7 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
   private readonly maxRequests: number;
   private readonly maxTableElements: number;
   private readonly maxModuleBytes: number;
+  private readonly answers: WasmAnswers;
 
   constructor(init: RuntimeInit, options: WasmRuntimeOptions = {}) {
     super(init, options.maxPayloadBytes ?? 4 * MB);
@@ -66,6 +69,7 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
     this.maxRequests = options.maxRequestsPerInvocation ?? 1000;
     this.maxTableElements = options.maxTableElements ?? 10_000;
     this.maxModuleBytes = options.maxModuleBytes ?? 32 * MB;
+    this.answers = new WasmAnswers(init, this.maxPayload, () => this.port);
   }
 
   async load(): Promise<PluginDescription> {
@@ -84,8 +88,9 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
         port: port2,
         maxPayloadBytes: this.maxPayload,
         maxRequestsPerInvocation: this.maxRequests,
+        signal: this.answers.signal,
       };
-      const value = (await this.run(task, 'load', {}, [bytes.buffer as ArrayBuffer, port2])) as WasmLoadValue;
+      const value = (await this.run(this.answers.begin(task), 'load', {}, [bytes.buffer as ArrayBuffer, port2])) as WasmLoadValue;
       this.description = describe(abi, value.describe === null ? null : this.parse(value.describe, 'lm_describe'), pluginId);
       this.loaded = true;
       return this.description;
@@ -128,7 +133,7 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
   }
 
   private async invoke(exports: string[], json: string, operation: string, options?: InvocationOptions): Promise<(string | null)[]> {
-    return ((await this.run({ type: 'invoke', exports, json }, operation, options)) as WasmInvokeValue).results;
+    return ((await this.run(this.answers.begin({ type: 'invoke', exports, json }, options), operation, options)) as WasmInvokeValue).results;
   }
 
   /** Takes a worker reply: counters, the gateway requests it made, then its value or error. */
@@ -184,11 +189,18 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
     return new Promise((resolve) => this.waiters.push({ seq, resolve }));
   }
 
-  /** A gateway request from the worker: the gateway validates it; the answer is not sent back (fire-and-forget). */
-  private readonly onRequest = (message: WasmPortRequest): void => {
-    if (this.dead || message?.type !== 'request') return;
+  /**
+   * A message from the worker: a blocking `ask` goes to {@link WasmAnswers}; a `request` (log,
+   * emit) goes to the gateway, which validates it, and its answer is not sent back.
+   */
+  private readonly onRequest = (message: WasmPortMessage): void => {
+    if (this.dead || (message?.type !== 'request' && message?.type !== 'ask')) return;
     this.received = Math.max(this.received, message.seq);
     this.waiters = this.waiters.filter((w) => (w.seq <= this.received ? (w.resolve(), false) : true));
+    if (message.type === 'ask') {
+      this.boundaryBytes += message.json.length;
+      return this.answers.answer(message);
+    }
     if (this.pendingRequests >= this.maxPending) {
       this.droppedRequests++;
       return;

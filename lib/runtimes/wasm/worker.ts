@@ -1,8 +1,9 @@
 /**
  * The worker side of the WebAssembly runtime: a piscina task handler that keeps one plugin
  * instance per worker thread (the pool has exactly one thread, so state is stable) and
- * marshals JSON text through the plugin's linear memory. Host imports post fire-and-forget
- * gateway requests on the port the host handed over at load.
+ * marshals JSON text through the plugin's linear memory. Host imports post gateway requests
+ * on the port the host handed over at load: `log` and `emit` fire-and-forget; `request`
+ * blocks in `Atomics.wait` until the host posts the answer and notifies (see wasm-answers.ts).
  *
  * @example
  * // Run by piscina; the host sends:
@@ -10,12 +11,12 @@
  * // → { ok: true, value: { results: ['"HI"'] }, sent: 0, memoryBytes: 65536, elapsedMs: 0.1 }
  */
 import { performance } from 'node:perf_hooks';
-import type { MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../../errors.js';
 import type { GatewayRequest } from '../protocol.js';
 import { jsonDepth, MAX_JSON_DEPTH } from '../js/wire.js';
-import { DESCRIBE_EXPORT, HOST_IMPORT_MODULE, LOG_LEVELS } from './wasm-abi.js';
-import type { WasmLoadTask, WasmPortRequest, WasmWorkerOutcome, WasmWorkerReply, WasmWorkerTask } from './wasm-protocol.js';
+import { DESCRIBE_EXPORT, HOST_IMPORT_MODULE, LOG_LEVELS, REQUEST_IMPORT } from './wasm-abi.js';
+import type { WasmLoadTask, WasmPortAnswer, WasmPortAsk, WasmPortRequest, WasmWorkerOutcome, WasmWorkerReply, WasmWorkerTask } from './wasm-protocol.js';
 
 type JsonExport = (...args: number[]) => bigint | number[];
 
@@ -36,6 +37,8 @@ interface Plugin {
   alloc: (len: number) => number;
   dealloc?: (ptr: number, len: number) => void;
   port: MessagePort;
+  /** Slot 0: seq of the last answer the host posted. */
+  signal: Int32Array;
   maxPayload: number;
   maxRequests: number;
 }
@@ -55,6 +58,10 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 let plugin: Plugin | undefined;
 let sent = 0;
 let requests = 0;
+/** When the running task's deadline passes (performance.now()): no wait for an answer goes beyond it. */
+let waitUntil = Infinity;
+/** The running task's `caller`, echoed in its asks. */
+let caller: number | undefined;
 /** Set when a limit was hit, even if the plugin caught the exception (wasm exception handling can catch it). */
 let limitHit: LimitReached | undefined;
 
@@ -62,6 +69,8 @@ export default function handle(task: WasmWorkerTask): WasmWorkerReply {
   const started = performance.now();
   requests = 0;
   limitHit = undefined;
+  waitUntil = task.waitMs === undefined ? Infinity : started + task.waitMs;
+  caller = task.caller;
   let outcome: WasmWorkerOutcome;
   try {
     const value = task.type === 'load' ? load(task) : { results: task.exports.map((name) => invoke(name, task.json)) };
@@ -79,7 +88,7 @@ function load(task: WasmLoadTask): { describe: string | null } {
   if (plugin) throw new Error('this worker already hosts a plugin');
   const module = new wasm.Module(task.bytes);
   // The host imports are created per plugin and close over nothing but this worker's state.
-  const imports = { [HOST_IMPORT_MODULE]: { log, emit } };
+  const imports = { [HOST_IMPORT_MODULE]: { log, emit, [REQUEST_IMPORT]: request } };
   const instance = new wasm.Instance(module, imports);
   const exports = instance.exports;
   if (!(exports.memory instanceof wasm.Memory)) throw new TypeError("the module does not export its memory as 'memory'");
@@ -89,6 +98,7 @@ function load(task: WasmLoadTask): { describe: string | null } {
     alloc: exports.alloc as Plugin['alloc'],
     dealloc: typeof exports.dealloc === 'function' ? (exports.dealloc as Plugin['dealloc']) : undefined,
     port: task.port,
+    signal: new Int32Array(task.signal),
     maxPayload: task.maxPayloadBytes,
     maxRequests: task.maxRequestsPerInvocation,
   };
@@ -145,13 +155,64 @@ function emit(topicPtr: number, topicLen: number, dataPtr: number, dataLen: numb
 }
 
 function send(request: GatewayRequest): void {
+  const p = budget();
+  const message: WasmPortRequest = { type: 'request', seq: ++sent, request };
+  p.port.postMessage(message);
+}
+
+/**
+ * `request(ptr, len) -> i64`: posts the gateway request (JSON text, checked by the host) and
+ * blocks until the host answers, at most until the task's deadline (the host ends the worker
+ * then; the bound only keeps a lost answer from hanging it). The answer JSON is written to
+ * memory from the plugin's `alloc`, and its place returned as `ptr << 32 | len`.
+ */
+function request(ptr: number, len: number): bigint {
+  const json = readText(ptr, len);
+  const p = budget();
+  const seq = ++sent;
+  const ask: WasmPortAsk = { type: 'ask', seq, json, caller };
+  p.port.postMessage(ask);
+  const answer = awaitAnswer(p, seq);
+  if ('limit' in answer) {
+    limitHit = new LimitReached('payload', answer.limit);
+    throw limitHit;
+  }
+  const bytes = encoder.encode(answer.json);
+  if (bytes.length > p.maxPayload) {
+    limitHit = new LimitReached('payload', bytes.length);
+    throw limitHit;
+  }
+  const at = p.alloc(bytes.length) >>> 0;
+  view(at, bytes.length, 'alloc returned').set(bytes);
+  return (BigInt(at) << 32n) | BigInt(bytes.length);
+}
+
+function awaitAnswer(p: Plugin, seq: number): { seq: number; json: string } | { seq: number; limit: number } {
+  for (;;) {
+    const last = Atomics.load(p.signal, 0);
+    if (((last - seq) | 0) >= 0) {
+      // Answers to asks this worker gave up on may come first: skip them by seq.
+      for (let m = receiveMessageOnPort(p.port); m; m = receiveMessageOnPort(p.port)) {
+        const answer = m.message as WasmPortAnswer;
+        if (answer.seq === seq) return answer;
+      }
+      throw new Error(`the host signalled the answer to request ${seq} but none was there`);
+    }
+    const left = waitUntil - performance.now();
+    if (left <= 0 || Atomics.wait(p.signal, 0, last, left) === 'timed-out') {
+      throw new Error(`no answer from the host to request ${seq} before the deadline`);
+    }
+  }
+}
+
+/** Counts one host import against the invocation's budget; past it the import throws. */
+function budget(): Plugin {
   const p = loaded();
   if (++requests > p.maxRequests) {
     limitHit = new LimitReached('requests', requests);
     throw limitHit;
   }
-  const message: WasmPortRequest = { type: 'request', seq: ++sent, request };
-  p.port.postMessage(message);
+  return p;
 }
 
 function readText(ptr: number, len: number): string {

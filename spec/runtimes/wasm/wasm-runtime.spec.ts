@@ -5,7 +5,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
 import {
+  InvalidArgumentError,
   MethodNotExposedError,
+  PermissionDeniedError,
   PluginCrashedError,
   PluginError,
   PluginHostError,
@@ -16,18 +18,19 @@ import {
 import type { PluginManifest, ResourceLimits } from '../../../lib/registry/manifest-schema.js';
 import type { GatewayPort } from '../../../lib/runtimes/protocol.js';
 import type { RuntimeInit } from '../../../lib/runtimes/runtime.js';
-import { WasmRuntime } from '../../../lib/runtimes/wasm/wasm-runtime.js';
+import { WasmRuntime, type WasmRuntimeOptions } from '../../../lib/runtimes/wasm/wasm-runtime.js';
 import { findRepoRoot } from '../../../scripts/write-schema.js';
 
 const FIXTURES = join(findRepoRoot(dirname(fileURLToPath(import.meta.url))), 'spec/fixtures/wasm');
 const MB = 1024 * 1024;
 
-/** Records every request, JSON round-tripped as the real wire would carry it. */
+/** Records every request, JSON round-tripped as the real wire would carry it; answers with `answer`. */
 class RecordingGateway implements GatewayPort {
   readonly requests: unknown[] = [];
+  constructor(private readonly answer: (request: any) => unknown = () => undefined) {}
   async request(request: unknown): Promise<unknown> {
     this.requests.push(JSON.parse(JSON.stringify(request)));
-    return undefined;
+    return this.answer(request);
   }
 }
 
@@ -62,8 +65,7 @@ describe('WasmRuntime (piscina)', function () {
     await Promise.all(runtimes.splice(0).map((r) => r.dispose()));
   });
 
-  function runtime(fixture: string, limits: Partial<ResourceLimits> = {}) {
-    const gateway = new RecordingGateway();
+  function runtime(fixture: string, limits: Partial<ResourceLimits> = {}, options: WasmRuntimeOptions = {}, gateway = new RecordingGateway()) {
     const crashes: PluginHostError[] = [];
     const manifest = { id: fixture, name: fixture, version: '1.0.0', entryPoint: `${fixture}.wasm`, runtime: 'wasm', apiVersion: '^1.0.0' } as PluginManifest;
     const init: RuntimeInit = {
@@ -74,7 +76,7 @@ describe('WasmRuntime (piscina)', function () {
       gateway,
       onCrash: (e) => crashes.push(e),
     };
-    const rt = new WasmRuntime(init);
+    const rt = new WasmRuntime(init, options);
     runtimes.push(rt);
     return { rt, gateway, crashes };
   }
@@ -145,6 +147,119 @@ describe('WasmRuntime (piscina)', function () {
       expect((error as PluginError).remote.name).to.equal('RuntimeError');
       expect((error as PluginError).remote.message).to.match(/unreachable/);
       expect(await rt.call('upper', ['ok'])).to.equal('OK');
+      expect(crashes).to.have.length(0);
+    });
+  });
+
+  describe('host requests that wait for an answer (logomesh.request)', () => {
+    /** A promise settled from outside, to hold a gateway answer back. */
+    function deferred<T = unknown>() {
+      let resolve!: (value: T) => void;
+      const promise = new Promise<T>((r) => (resolve = r));
+      return { promise, resolve };
+    }
+
+    it("answers with the gateway's value as {ok, value} JSON in plugin memory", async () => {
+      const gateway = new RecordingGateway((r) => (r.op === 'fs.readFile' ? `contents of ${r.path}` : undefined));
+      const { rt } = runtime('ask', {}, {}, gateway);
+      await rt.load();
+      expect(await rt.call('ask', [{ op: 'fs.readFile', path: 'a.txt' }])).to.deep.equal({ ok: true, value: 'contents of a.txt' });
+      expect(await rt.call('ask', [{ op: 'fs.mkdir', path: 'd' }])).to.deep.equal({ ok: true });
+      expect(gateway.requests).to.deep.equal([
+        { op: 'fs.readFile', path: 'a.txt' },
+        { op: 'fs.mkdir', path: 'd' },
+      ]);
+    });
+
+    it('answers a gateway error as {ok: false, error: {name, message, code}} and the plugin keeps running', async () => {
+      const gateway = new RecordingGateway((r) => {
+        throw new PermissionDeniedError('ask', 'fs.readFile', r.path, `filesystem:${r.path}:read`);
+      });
+      const { rt, crashes } = runtime('ask', {}, {}, gateway);
+      await rt.load();
+      const answer = (await rt.call('ask', [{ op: 'fs.readFile', path: 'secret.txt' }])) as { ok: boolean; error: Record<string, unknown> };
+      expect(answer.ok).to.equal(false);
+      expect(answer.error).to.include({ name: 'PermissionDeniedError', code: PermissionDeniedError.code });
+      expect(answer.error.message).to.be.a('string').and.include('secret.txt');
+      expect(crashes).to.have.length(0);
+    });
+
+    it('answers request text that is not JSON with an InvalidArgumentError, without asking the gateway', async () => {
+      const { rt, gateway } = runtime('ask');
+      await rt.load();
+      const answer = (await rt.call('raw', ['not json'])) as { ok: boolean; error: Record<string, unknown> };
+      expect(answer).to.deep.include({ ok: false });
+      expect(answer.error).to.include({ name: 'InvalidArgumentError', code: InvalidArgumentError.code });
+      expect(gateway.requests).to.deep.equal([]);
+    });
+
+    it('sends fire-and-forget requests made before a blocking one to the gateway first', async () => {
+      const { rt, gateway } = runtime('ask');
+      await rt.load();
+      await rt.call('logAsk', [{ op: 'fs.stat', path: 'x' }]);
+      expect(gateway.requests).to.deep.equal([
+        { op: 'log', level: 'info', message: '{"op":"fs.stat","path":"x"}' },
+        { op: 'fs.stat', path: 'x' },
+      ]);
+    });
+
+    it('fails the call with ResourceLimitError(payload) when the answer is over maxPayloadBytes, and keeps the plugin', async () => {
+      const gateway = new RecordingGateway((r) => (r.path === 'big' ? 'x'.repeat(4096) : 'small'));
+      const { rt, crashes } = runtime('ask', {}, { maxPayloadBytes: 1024 }, gateway);
+      await rt.load();
+      const error = await rejection(rt.call('ask', [{ op: 'fs.readFile', path: 'big' }]));
+      expect(error).to.be.instanceOf(ResourceLimitError);
+      expect((error as ResourceLimitError).resource).to.equal('payload');
+      expect(await rt.call('ask', [{ op: 'fs.readFile', path: 'b' }])).to.deep.equal({ ok: true, value: 'small' });
+      expect(crashes).to.have.length(0);
+    });
+
+    it('counts blocking requests against maxRequestsPerInvocation', async () => {
+      const { rt, gateway, crashes } = runtime('ask', {}, { maxRequestsPerInvocation: 1 });
+      await rt.load();
+      const error = await rejection(rt.call('twice', [{ op: 'fs.stat', path: 'x' }]));
+      expect(error).to.be.instanceOf(ResourceLimitError);
+      expect((error as ResourceLimitError).resource).to.equal('requests');
+      expect(gateway.requests).to.have.length(1);
+      expect(await rt.call('ask', [{ op: 'fs.stat', path: 'x' }])).to.deep.equal({ ok: true });
+      expect(crashes).to.have.length(0);
+    });
+
+    it('refuses a call to the plugin itself at once instead of deadlocking', async () => {
+      const { rt, gateway, crashes } = runtime('ask', { executionTimeoutMs: 60_000 });
+      await rt.load();
+      const answer = (await rt.call('ask', [{ op: 'call', pluginId: 'ask', method: 'ask', args: [] }])) as { ok: boolean; error: Record<string, unknown> };
+      expect(answer.ok).to.equal(false);
+      expect(answer.error).to.include({ name: 'InvalidArgumentError', code: InvalidArgumentError.code });
+      expect(answer.error.message).to.include('deadlock');
+      expect(gateway.requests).to.deep.equal([]);
+      expect(crashes).to.have.length(0);
+    });
+
+    it('ends a plugin blocked past its deadline with PluginTimeoutError; the late answer does nothing', async () => {
+      const held = deferred();
+      const { rt, crashes } = runtime('ask', { executionTimeoutMs: 300 }, {}, new RecordingGateway(() => held.promise));
+      await rt.load();
+      const error = await rejection(rt.call('ask', [{ op: 'net.fetch', url: 'http://example.test/' }]));
+      expect(error).to.be.instanceOf(PluginTimeoutError);
+      expect(crashes).to.deep.equal([error]);
+      held.resolve('too late');
+      await new Promise((r) => setImmediate(r));
+      expect(await rejection(rt.call('ask', [{ op: 'fs.stat', path: 'x' }]))).to.equal(error);
+      expect(crashes).to.have.length(1);
+    });
+
+    it('dispose ends a worker blocked waiting for an answer, without a crash report', async () => {
+      const held = deferred();
+      const gateway = new RecordingGateway(() => held.promise);
+      const { rt, crashes } = runtime('ask', { executionTimeoutMs: 60_000 }, {}, gateway);
+      await rt.load();
+      const blocked = rejection(rt.call('ask', [{ op: 'fs.stat', path: 'x' }]));
+      while (gateway.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+      await rt.dispose();
+      expect(await blocked).to.be.instanceOf(PluginCrashedError);
+      held.resolve('after dispose');
+      await new Promise((r) => setImmediate(r));
       expect(crashes).to.have.length(0);
     });
   });

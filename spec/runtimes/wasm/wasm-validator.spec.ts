@@ -48,6 +48,16 @@ describe('checkWasmModule', () => {
     expect(problems(`(import "logomesh" "log" (func (param i32))) ${base}`)).to.match(/'logomesh'.'log' \(function\) has type \(i32\) -> \(\)/);
   });
 
+  it('accepts logomesh.request (i32, i32) -> i64 and refuses it with another signature or other names', () => {
+    expect(() => checkWasmModule(wasm(`(import "logomesh" "request" (func (param i32 i32) (result i64))) ${base}`), policy, 'p')).to.not.throw();
+    expect(problems(`(import "logomesh" "request" (func (param i32 i32) (result i32 i32))) ${base}`)).to.include(
+      `'logomesh'.'request' (function) has type (i32, i32) -> (i32, i32); the host offers (i32, i32) -> (i64)`,
+    );
+    const message = problems(`(import "logomesh" "fetch" (func (param i32 i32) (result i64))) ${base}`);
+    expect(message).to.include(`'logomesh'.'fetch' (function) is not offered`);
+    expect(message).to.include('logomesh.request');
+  });
+
   it('refuses memory, table and global imports even from logomesh', () => {
     const message = problems(`(import "logomesh" "mem" (memory 1 1)) (func (export "alloc") (param i32) (result i32) (i32.const 0))`);
     expect(message).to.include(`'logomesh'.'mem' (memory) is not offered`);
