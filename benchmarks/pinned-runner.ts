@@ -9,15 +9,15 @@ const CHILD = fileURLToPath(new URL('./timing-child.js', import.meta.url));
 export type PinnedTimings = { cpu: number; results: BenchmarkResult[] } | { cpu: number; error: string };
 
 /**
- * Runs call latency, load time and call latency with monitoring on vs off in a child process
- * pinned to CPU `cpu` with `taskset` (util-linux). Never throws: a machine without taskset
+ * Runs call latency, load time and call latency with monitoring on vs off (suite `js`), or the
+ * Wasm call latencies (suite `wasm`), in a child process pinned to CPU `cpu` with `taskset` (util-linux). Never throws: a machine without taskset
  * gets `{ error }`, and the run goes on with the unpinned figures only.
  *
  * @example
  * const pinned = await runPinned(tmp);
  * if ('results' in pinned) console.log(pinned.results[0].ratio);
  */
-export function runPinned(tmp: string, cpu = 0): Promise<PinnedTimings> {
+export function runPinned(tmp: string, cpu = 0, suite: 'js' | 'wasm' = 'js'): Promise<PinnedTimings> {
   return new Promise((resolve) => {
     let settled = false;
     const finish = (value: PinnedTimings) => {
@@ -25,7 +25,7 @@ export function runPinned(tmp: string, cpu = 0): Promise<PinnedTimings> {
       settled = true;
     };
     // taskset execs node in place, so the IPC channel (an inherited fd) reaches node itself.
-    const child = spawn('taskset', ['-c', String(cpu), process.execPath, '--no-node-snapshot', CHILD, tmp], {
+    const child = spawn('taskset', ['-c', String(cpu), process.execPath, '--no-node-snapshot', CHILD, tmp, suite], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     child.on('message', (m: TimingChildMessage) =>
