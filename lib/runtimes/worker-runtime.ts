@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import type { MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import {
   PluginCrashedError,
   PluginError,
@@ -9,6 +9,7 @@ import {
   type SerializedError,
 } from '../errors.js';
 import { DeadlineWatchdog } from './deadline-watchdog.js';
+import type { InvocationMessage, InvocationReplyMessage } from './invocation-channel.js';
 import { jsonDepth, MAX_JSON_DEPTH, nullPrototype } from './js/wire.js';
 import type { LifecycleHook, PluginDescription } from './protocol.js';
 import type { InvocationOptions, PluginRuntime, RuntimeInit, RuntimeMetrics } from './runtime.js';
@@ -39,8 +40,13 @@ export interface WorkerPoolOptions {
  * worker that dies is reported once through `onCrash`; values cross as JSON text and arrive as
  * depth-checked null-prototype copies.
  *
- * A subclass boots its sandbox in `load()` (calling {@link startPool} and {@link run}) and turns
- * worker replies into values or typed errors in {@link settle}.
+ * The first task (load) goes through piscina; it carries the worker end of a dedicated
+ * invocation channel ({@link openInvocations}) on which every later task travels
+ * (lib/runtimes/invocation-channel.ts): piscina's task hand-off cost more than the rest of a
+ * call. piscina still owns the thread: its start, limits, errors and termination.
+ *
+ * A subclass boots its sandbox in `load()` (calling {@link startPool}, {@link openInvocations}
+ * and {@link run}) and turns worker replies into values or typed errors in {@link settle}.
  */
 export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implements PluginRuntime {
   protected readonly watchdog = new DeadlineWatchdog();
@@ -55,6 +61,10 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   protected boundaryBytes = 0;
   /** Invocations run one after another; each turn ends when the worker is free again. */
   private turn: Promise<void> = Promise.resolve();
+  /** The host end of the invocation channel, once the worker serves it. */
+  private invocations?: MessagePort;
+  private readonly replies = new Map<number, { resolve(reply: Reply): void; reject(error: Error): void }>();
+  private nextInvocation = 1;
   /** The worker's limits are fixed when it starts; a later change needs a new sandbox. */
   protected readonly memoryLimitMB: number;
 
@@ -76,6 +86,41 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   /** Closes whatever channel the subclass keeps to its worker (called on crash and dispose). */
   protected closeChannel(): void {}
 
+  /**
+   * Opens the invocation channel: the returned port goes to the worker in the load task
+   * (transferred), where `serveInvocations` answers on it; tasks after load travel on it.
+   */
+  protected openInvocations(): MessagePort {
+    const { port1, port2 } = new MessageChannel();
+    port1.on('message', ({ id, reply }: InvocationReplyMessage<Reply>) => {
+      const pending = this.replies.get(id);
+      this.replies.delete(id);
+      pending?.resolve(reply);
+    });
+    port1.unref();
+    this.invocations = port1;
+    return port2;
+  }
+
+  private closeInvocations(): void {
+    this.invocations?.close();
+    this.invocations = undefined;
+    // Their worker is gone: what they waited for will not come. translate() names the cause.
+    for (const pending of this.replies.values()) pending.reject(new Error('the worker was stopped'));
+    this.replies.clear();
+  }
+
+  /** One task to the worker: over the invocation channel once it is open, through piscina before. */
+  private send(pool: Piscina<Task, Reply>, task: Task, transferList?: (ArrayBuffer | MessagePort)[]): Promise<Reply> {
+    const port = this.invocations;
+    if (!port || !this.loaded) return pool.run(task, { transferList: transferList as never });
+    const id = this.nextInvocation++;
+    return new Promise<Reply>((resolve, reject) => {
+      this.replies.set(id, { resolve, reject });
+      port.postMessage({ id, task } satisfies InvocationMessage<Task>, transferList as never);
+    });
+  }
+
   /** Sandbox memory after the last invocation, and time spent running in the worker. */
   metrics(): RuntimeMetrics {
     const alive = this.loaded && !this.dead && !this.disposing;
@@ -90,6 +135,7 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   async dispose(): Promise<void> {
     this.disposing = true;
     this.closeChannel();
+    this.closeInvocations();
     const pool = this.pool;
     this.pool = undefined;
     await pool?.destroy();
@@ -117,8 +163,8 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
         stackSizeMb: 4,
       },
     });
-    // A worker that dies between tasks is reported here, not through a task.
-    this.pool.on('error', (e: unknown) => this.crash(this.workerDied(e, 'between invocations')));
+    // A worker that dies outside a piscina task (all invocations after load) is reported here.
+    this.pool.on('error', (e: unknown) => this.crash(this.workerDied(e, this.replies.size > 0 ? 'during an invocation' : 'between invocations')));
   }
 
   protected alive(): void {
@@ -136,7 +182,7 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
       if (this.dead) throw this.dead;
       const pool = this.pool;
       if (!pool) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' was stopped before ${operation}.`);
-      const work = pool.run(task, { transferList: transferList as never }).then((reply) => {
+      const work = this.send(pool, task, transferList).then((reply) => {
         this.cpuTimeMs += reply.elapsedMs;
         if (reply.memoryBytes > 0) this.memoryBytes = reply.memoryBytes;
         return this.settle(reply, operation);
@@ -218,6 +264,7 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
     if (this.disposing) return error;
     this.dead = error;
     this.closeChannel();
+    this.closeInvocations();
     const pool = this.pool;
     this.pool = undefined;
     void pool?.destroy().catch(() => undefined);

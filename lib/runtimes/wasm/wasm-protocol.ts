@@ -17,6 +17,8 @@ export interface WasmLoadTask {
   bytes: Uint8Array;
   /** Where the worker posts gateway requests (transferred). */
   port: MessagePort;
+  /** Where every later task arrives (serveInvocations); transferred. */
+  invocations: MessagePort;
   maxPayloadBytes: number;
   /** Host requests one invocation may make; past it the import throws. */
   maxRequestsPerInvocation: number;

@@ -82,15 +82,17 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
       this.port = port1;
       port1.on('message', this.onRequest);
       port1.unref();
+      const invocations = this.openInvocations();
       const task: WasmWorkerTask = {
         type: 'load',
         bytes,
         port: port2,
+        invocations,
         maxPayloadBytes: this.maxPayload,
         maxRequestsPerInvocation: this.maxRequests,
         signal: this.answers.signal,
       };
-      const value = (await this.run(this.answers.begin(task), 'load', {}, [bytes.buffer as ArrayBuffer, port2])) as WasmLoadValue;
+      const value = (await this.run(this.answers.begin(task), 'load', {}, [bytes.buffer as ArrayBuffer, port2, invocations])) as WasmLoadValue;
       this.description = describe(abi, value.describe === null ? null : this.parse(value.describe, 'lm_describe'), pluginId);
       this.loaded = true;
       return this.description;

@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../../errors.js';
 import type { GatewayRequest } from '../protocol.js';
+import { serveInvocations } from '../invocation-channel.js';
 import { jsonDepth, MAX_JSON_DEPTH } from '../js/wire.js';
 import { DESCRIBE_EXPORT, HOST_IMPORT_MODULE, LOG_LEVELS, REQUEST_IMPORT } from './wasm-abi.js';
 import type { WasmLoadTask, WasmPortAnswer, WasmPortAsk, WasmPortRequest, WasmWorkerOutcome, WasmWorkerReply, WasmWorkerTask } from './wasm-protocol.js';
@@ -102,6 +103,7 @@ function load(task: WasmLoadTask): { describe: string | null } {
     maxPayload: task.maxPayloadBytes,
     maxRequests: task.maxRequestsPerInvocation,
   };
+  serveInvocations(task.invocations, handle);
   const describe = exports[DESCRIBE_EXPORT];
   return { describe: typeof describe === 'function' ? readResult((describe as JsonExport)()) : null };
 }

@@ -1,0 +1,31 @@
+import type { MessagePort } from 'node:worker_threads';
+
+/** Host → worker on the invocation port. */
+export interface InvocationMessage<Task> {
+  id: number;
+  task: Task;
+}
+
+/** Worker → host on the invocation port. */
+export interface InvocationReplyMessage<Reply> {
+  id: number;
+  reply: Reply;
+}
+
+/**
+ * The worker end of a runtime's invocation channel: each task that arrives on `port` is
+ * handled as piscina would (the same handler), and its reply posted back with the task's id.
+ * Worker runtimes hand their first task (load) to piscina and every later one over this
+ * port: piscina's task hand-off costs more than the rest of a call (see benchmarks/), while
+ * piscina keeps owning the thread (start, limits, errors, termination).
+ *
+ * @example
+ * // in the worker's load task:
+ * serveInvocations(task.invocations, handle);
+ */
+export function serveInvocations<Task, Reply>(port: MessagePort, handle: (task: Task) => Reply | Promise<Reply>): void {
+  port.on('message', async ({ id, task }: InvocationMessage<Task>) => {
+    const reply = await handle(task);
+    port.postMessage({ id, reply } satisfies InvocationReplyMessage<Reply>);
+  });
+}
