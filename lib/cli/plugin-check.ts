@@ -6,6 +6,7 @@ import { effectiveLimits, readManifestFile } from '../registry/manifest.js';
 import type { PluginManifest } from '../registry/manifest-schema.js';
 import { MANIFEST_FILE } from '../registry/plugin-registry.js';
 import { checkImports, type ImportProblem } from '../runtimes/js/import-check.js';
+import { readPythonPlugin } from '../runtimes/python/plugin-files.js';
 import { checkWasmModule } from '../runtimes/wasm/wasm-validator.js';
 
 /** Who published the plugin, as far as this check could tell. */
@@ -62,16 +63,29 @@ export async function checkPlugin(target: string, options: { trustedKeys?: strin
   const entry = manifest ?? checkableEntry(raw, check.manifestProblems);
   if (entry?.runtime === 'nodejs') check.importProblems = await checkImports(dir, entry);
   if (entry?.runtime === 'wasm') check.importProblems = await checkWasm(dir, entry);
+  if (entry?.runtime === 'python') check.importProblems = await checkPython(dir, entry);
   if (raw) check.trust = await checkTrust(dir, raw, loadTrustedKeys(options.trustedKeys ?? []), check.warnings);
   check.valid = check.manifestProblems.length === 0 && check.importProblems.length === 0 && check.trust?.status !== 'refused';
   return check;
 }
 
 /** A WebAssembly entry point gets the checks the runtime makes before instantiating it. */
-async function checkWasm(dir: string, manifest: PluginManifest): Promise<ImportProblem[]> {
-  try {
+function checkWasm(dir: string, manifest: PluginManifest): Promise<ImportProblem[]> {
+  return problemsOf(manifest, async () => {
     const bytes = await readFile(path.join(dir, manifest.entryPoint));
     checkWasmModule(bytes, { maxMemoryBytes: effectiveLimits(manifest).maxMemoryMB * 2 ** 20, maxTableElements: 10_000 }, manifest.id);
+  });
+}
+
+/** A Python plugin's folder gets the checks the runtime makes before copying it into the sandbox. */
+function checkPython(dir: string, manifest: PluginManifest): Promise<ImportProblem[]> {
+  return problemsOf(manifest, () => readPythonPlugin(dir, manifest.entryPoint, manifest.id));
+}
+
+/** What a runtime's load-time check threw, as a problem with the entry point. */
+async function problemsOf(manifest: PluginManifest, check: () => Promise<unknown>): Promise<ImportProblem[]> {
+  try {
+    await check();
     return [];
   } catch (error) {
     const e = error as { code?: string; message?: string };

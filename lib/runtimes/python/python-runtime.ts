@@ -1,0 +1,197 @@
+import { fileURLToPath } from 'node:url';
+import { MessageChannel } from 'node:worker_threads';
+import { MethodNotExposedError, PluginError } from '../../errors.js';
+import type { LifecycleHook, PluginDescription, PluginInvocation } from '../protocol.js';
+import type { InvocationOptions, RuntimeInit } from '../runtime.js';
+import { checkDescription } from '../description.js';
+import { WorkerRuntime } from '../worker-runtime.js';
+import { exposeHostApi } from './host-api.js';
+import { readPythonPlugin, type PluginFileLimits } from './plugin-files.js';
+import { SnapshotCache } from './snapshot-cache.js';
+import type { PythonLoadTask, PythonWorkerReply, PythonWorkerTask } from './python-protocol.js';
+
+const MB = 1024 * 1024;
+const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
+/** What Pyodide stores in its interrupt buffer to raise KeyboardInterrupt (SIGINT). */
+const SIGINT = 2;
+
+/** Tunables of the Python runtime shared by every plugin of a host. */
+export interface PythonRuntimeOptions {
+  /** Largest JSON text one value may take when crossing the boundary (default 4 MiB). */
+  maxPayloadBytes?: number;
+  /** Gateway requests a plugin may have waiting for the host (default 256). */
+  maxPendingRequests?: number;
+  /** Host requests one invocation may make (default 1000). */
+  maxRequestsPerInvocation?: number;
+  /** Files (count) and bytes of the plugin folder copied into the sandbox (default 512 files, 8 MiB). */
+  maxPluginFiles?: number;
+  maxPluginBytes?: number;
+  /**
+   * After the deadline the interrupt buffer raises KeyboardInterrupt in the plugin; the worker is
+   * terminated if the call has not ended this much later (default 1000 ms).
+   */
+  interruptGraceMs?: number;
+  /** Deadline for booting Pyodide and importing the plugin (default 30 s, or executionTimeoutMs if longer). */
+  loadTimeoutMs?: number;
+  /**
+   * JS heap of the worker thread beyond the plugin's `maxMemoryMB`, for Pyodide's own runtime
+   * (default 192 MiB). The plugin's memory is Pyodide's linear memory, capped at `maxMemoryMB`.
+   */
+  runtimeHeapMB?: number;
+  /** Pyodide snapshots (default: in memory only; the runtime factory keeps them under `<dataDir>/cache/pyodide`). */
+  snapshots?: SnapshotCache;
+}
+
+/**
+ * Runs one Python plugin on Pyodide in its own piscina pool of exactly one worker thread (see
+ * {@link WorkerRuntime}). Inside the worker Pyodide boots in a sealed `vm` realm where Node does
+ * not exist (lib/runtimes/python/worker.ts; docs/plugins/SECURITY.md says why and how), its
+ * linear memory capped at `maxMemoryMB`. The only way back to the host is the comlink host API
+ * ({@link exposeHostApi}), one gateway operation per method.
+ *
+ * Deadlines: at `executionTimeoutMs` the host stores SIGINT in Pyodide's interrupt buffer, so
+ * the running Python code gets a KeyboardInterrupt and the call fails with
+ * `PluginTimeoutError` while the plugin lives on; a plugin that swallows it is terminated
+ * `interruptGraceMs` later (crash, `onCrash`).
+ *
+ * @example
+ * const runtime = new PythonRuntime({ pluginId: 'viz', dir, manifest, limits, gateway, onCrash });
+ * await runtime.load();                          // { exposed: ['histogram'], … }
+ * await runtime.call('histogram', [[1, 2, 2]]);
+ * await runtime.dispose();
+ */
+export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerReply> {
+  private readonly interrupt = new Int32Array(new SharedArrayBuffer(4));
+  private hostApi?: ReturnType<typeof exposeHostApi>;
+  private readonly maxPending: number;
+  private readonly maxRequests: number;
+  private readonly fileLimits: PluginFileLimits;
+  private readonly graceMs: number;
+  private readonly loadTimeoutMs: number;
+  private readonly runtimeHeapMB: number;
+  private readonly snapshots: SnapshotCache;
+  /** The snapshot the load task made, if it was asked to. */
+  private madeSnapshot?: Uint8Array;
+
+  constructor(init: RuntimeInit, options: PythonRuntimeOptions = {}) {
+    super(init, options.maxPayloadBytes ?? 4 * MB);
+    this.maxPending = options.maxPendingRequests ?? 256;
+    this.maxRequests = options.maxRequestsPerInvocation ?? 1000;
+    this.fileLimits = { maxFiles: options.maxPluginFiles, maxBytes: options.maxPluginBytes };
+    this.graceMs = options.interruptGraceMs ?? 1000;
+    this.loadTimeoutMs = options.loadTimeoutMs ?? 30_000;
+    this.runtimeHeapMB = options.runtimeHeapMB ?? 192;
+    this.snapshots = options.snapshots ?? new SnapshotCache();
+  }
+
+  async load(): Promise<PluginDescription> {
+    const { pluginId, manifest } = this.init;
+    try {
+      const files = await readPythonPlugin(this.init.dir, manifest.entryPoint, pluginId, this.fileLimits);
+      this.startPool({ filename: WORKER_FILE, heapMB: this.memoryLimitMB + this.runtimeHeapMB });
+      const { port1, port2 } = new MessageChannel();
+      this.hostApi = exposeHostApi(port1, {
+        pluginId,
+        gateway: this.init.gateway,
+        maxPayloadBytes: this.maxPayload,
+        maxPending: this.maxPending,
+        onBytes: (n) => (this.boundaryBytes += n),
+      });
+      const lease = await this.snapshots.acquire();
+      const task: PythonLoadTask = {
+        type: 'load',
+        pluginId,
+        files,
+        entryPoint: manifest.entryPoint,
+        port: port2,
+        interrupt: this.interrupt.buffer as SharedArrayBuffer,
+        maxMemoryBytes: this.memoryLimitMB * MB,
+        maxPayloadBytes: this.maxPayload,
+        maxRequestsPerInvocation: this.maxRequests,
+        invocations: this.openInvocations(),
+        ...(lease.snapshot ? { snapshot: lease.snapshot } : {}),
+        ...(lease.make ? { makeSnapshot: true } : {}),
+      };
+      const deadlineMs = Math.max(this.loadTimeoutMs, this.init.limits.executionTimeoutMs);
+      let described: unknown;
+      try {
+        described = await this.run(task, 'load', { deadlineMs }, [port2, task.invocations]);
+      } finally {
+        // Loads waiting for a snapshot go on either way (the next one makes it if this failed).
+        lease.offer(this.madeSnapshot);
+        this.madeSnapshot = undefined;
+      }
+      this.description = checkDescription(this.parse(described as string, 'load'), pluginId);
+      this.loaded = true;
+      return this.description;
+    } catch (error) {
+      const failure = this.translate(error, 'load');
+      await this.dispose();
+      throw failure;
+    }
+  }
+
+  async call(method: string, args: unknown[]): Promise<unknown> {
+    this.alive();
+    if (!this.description!.exposed.includes(method)) throw new MethodNotExposedError(this.init.pluginId, method);
+    return this.invoke({ type: 'call', method, args }, `call ${method}()`);
+  }
+
+  async deliverEvent(topic: string, data: unknown, source: string, methods: string[]): Promise<void> {
+    this.alive();
+    if (methods.length === 0) return;
+    await this.invoke({ type: 'event', topic, data, source, methods }, `event ${topic}`);
+  }
+
+  async hook(hook: LifecycleHook, arg?: unknown, options?: InvocationOptions): Promise<unknown> {
+    this.alive();
+    if (!this.description!.hooks.includes(hook)) return undefined;
+    return this.invoke(arg === undefined ? { type: 'hook', hook } : { type: 'hook', hook, arg }, hook, options);
+  }
+
+  /** Gateway posts (log, emit) dropped because too many requests were waiting for the host. */
+  get dropped(): number {
+    return this.hostApi?.dropped ?? 0;
+  }
+
+  private async invoke(invocation: PluginInvocation, operation: string, options?: InvocationOptions): Promise<unknown> {
+    const json = this.encode(invocation, operation);
+    const value = (await this.run({ type: 'invoke', invocation: json }, operation, options)) as string | null;
+    return value === null ? undefined : this.parse(value, operation);
+  }
+
+  protected async settle(reply: PythonWorkerReply, operation: string): Promise<unknown> {
+    if (reply.snapshot) this.madeSnapshot = reply.snapshot;
+    if (reply.ok) return reply.value;
+    if ('limit' in reply) throw this.limitError(reply.limit, reply.size, operation, this.maxRequests);
+    throw new PluginError(this.init.pluginId, operation, reply.error);
+  }
+
+  /**
+   * At the deadline Python is interrupted (KeyboardInterrupt, the call fails, the plugin lives);
+   * `interruptGraceMs` later the worker is terminated if the call still runs.
+   */
+  protected override withDeadline<T>(work: Promise<T>, operation: string, options: InvocationOptions = {}): Promise<T> {
+    const probe = options.crashOnTimeout === false;
+    const limitMs = this.init.limits.executionTimeoutMs;
+    const interruptAt = probe ? limitMs : (options.deadlineMs ?? limitMs);
+    Atomics.store(this.interrupt, 0, 0);
+    const cancel = this.watchdog.add(interruptAt, () => Atomics.store(this.interrupt, 0, SIGINT));
+    const hard = probe ? options : { ...options, deadlineMs: interruptAt + this.graceMs };
+    const raced = this.watchdog.race(work, {
+      pluginId: this.init.pluginId,
+      operation,
+      limitMs: limitMs + this.graceMs,
+      options: hard,
+      onHardTimeout: (error) => this.crash(error),
+    });
+    raced.then(cancel, cancel);
+    return raced;
+  }
+
+  protected override closeChannel(): void {
+    this.hostApi?.close();
+    this.hostApi = undefined;
+  }
+}
+

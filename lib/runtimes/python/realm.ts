@@ -1,0 +1,475 @@
+/**
+ * Pyodide sealed in a `node:vm` realm where Node does not exist (see docs/plugins/SECURITY.md,
+ * "Python plugins"). Pyodide in Node is not a sandbox: with Node reachable, Python gets
+ * `process` through `import js`, `child_process` through `os.system`, the host disk through
+ * `mountNodeFS`, and so on. Here Emscripten and Pyodide take their shell paths (no `window`,
+ * no `WorkerGlobalScope`, no `process`), so none of that code exists in the realm, and the
+ * realm holds nothing of the outer one:
+ *
+ * - the context is created on a null-prototype object (an ordinary `{}` sandbox leaks the
+ *   outer `Object`, so `this.constructor.constructor('return process')()` escapes);
+ * - code generation from strings is off (`eval`, `Function`), so neither Python nor a crafted
+ *   wasm side module (EM_ASM) nor `emscripten_run_script` can compile JS in the realm; the only
+ *   code in it is the code loaded here;
+ * - `import()` in that code is rewritten to a function that rejects with an inner error: Node
+ *   rejects a vm context's `import()` with an error created in the outer realm, whose
+ *   `constructor.constructor` is the outer `Function`;
+ * - `WebAssembly.compileStreaming` / `instantiateStreaming` are removed (Node's streaming
+ *   callback rejects with outer errors), `Error.prepareStackTrace` is pinned to undefined (Node
+ *   calls a realm's hook with stack frames), the dynamic library loader and
+ *   `emscripten_run_script*` are replaced by functions that throw;
+ * - bytes (wasm, stdlib, snapshot) are copied into Uint8Arrays allocated inside the realm; the
+ *   outer functions the realm needs (timers, clock, randomness, the interrupt flag, the host
+ *   bridge) are closed over by inner functions that take and return primitives only and never
+ *   let an outer error through;
+ * - the interrupt flag is an inner object whose index 0 reads and writes the host's
+ *   SharedArrayBuffer through such a function: an Int32Array over the outer buffer would make
+ *   the outer `SharedArrayBuffer` (and its `constructor.constructor`) reachable;
+ * - `WebAssembly.Memory` is replaced by one that clamps `maximum` to the plugin's cap.
+ *
+ * The outer side holds the inner control object; nothing inside holds an outer object.
+ *
+ * @example
+ * const realm = await createPyodideRealm({ maxMemoryBytes: 256 * MB, interrupt, bridge });
+ * await realm.control.runPythonAsync('1 + 1');
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
+
+const PAGE = 65536;
+
+/** The files of the pyodide package the realm needs, read once per thread. */
+interface PyodideFiles {
+  asm: string;
+  loader: string;
+  wasm: Uint8Array;
+  stdlib: Uint8Array;
+  lock: string;
+  version: string;
+}
+let files: PyodideFiles | undefined;
+
+/** Text rewrites of Pyodide's JS: each must match, so a changed Pyodide fails closed. */
+const REWRITES: { what: string; from: string | RegExp; to: string; count?: number }[] = [
+  // Any `import(` (Node would reject it with an outer error) → an inner rejection.
+  { what: 'import()', from: /\bimport\s*\(/g, to: '__lm_import(' },
+  // Any `eval(` (dynamic libraries' EM_ASM, emscripten_run_script*, Node's script loader).
+  { what: 'eval()', from: /\beval\s*\(/g, to: '__lm_noeval(' },
+  {
+    what: 'loadDynamicLibrary',
+    from: 'function loadDynamicLibrary(libName,flags={global:true,nodelete:true},localScope,handle){',
+    to: 'function loadDynamicLibrary(libName,flags={global:true,nodelete:true},localScope,handle){__lm_nodylib();',
+    count: 1,
+  },
+  {
+    what: 'loadWebAssemblyModule',
+    from: 'var loadWebAssemblyModule=(binary,flags,libName,localScope,handle)=>{',
+    to: 'var loadWebAssemblyModule=(binary,flags,libName,localScope,handle)=>{__lm_nodylib();',
+    count: 1,
+  },
+];
+
+function rewrite(source: string, file: string, rules: typeof REWRITES): string {
+  let out = source;
+  for (const rule of rules) {
+    const matches = typeof rule.from === 'string' ? out.split(rule.from).length - 1 : (out.match(rule.from) ?? []).length;
+    if (rule.count !== undefined && matches !== rule.count) {
+      throw new Error(`unsupported Pyodide build: expected ${rule.count} ${rule.what} in ${file}, found ${matches}`);
+    }
+    out = typeof rule.from === 'string' ? out.split(rule.from).join(rule.to) : out.replace(rule.from, rule.to);
+  }
+  if (/\bimport\s*\(|\beval\s*\(/.test(out)) throw new Error(`unsupported Pyodide build: ${file} still calls import() or eval()`);
+  return out;
+}
+
+/** Reads (once) the pyodide package files next to its `package.json`. */
+export function pyodideFiles(): PyodideFiles {
+  if (files) return files;
+  const dir = dirname(fileURLToPath(import.meta.resolve('pyodide/package.json')));
+  const version = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+  files = {
+    asm: rewrite(readFileSync(join(dir, 'pyodide.asm.js'), 'utf8'), 'pyodide.asm.js', REWRITES),
+    loader: rewrite(readFileSync(join(dir, 'pyodide.js'), 'utf8'), 'pyodide.js', REWRITES.slice(0, 2)),
+    wasm: readFileSync(join(dir, 'pyodide.asm.wasm')),
+    stdlib: readFileSync(join(dir, 'python_stdlib.zip')),
+    lock: readFileSync(join(dir, 'pyodide-lock.json'), 'utf8'),
+    version,
+  };
+  return files;
+}
+
+/** What the outer side hands the realm: primitives in, primitives out. */
+export interface RealmHost {
+  maxMemoryBytes: number;
+  /** The host's interrupt flag (Pyodide reads SIGINT = 2 at index 0 and resets it to 0). */
+  interrupt: Int32Array;
+  /** A gateway request (JSON text); answers JSON text of `{ok, value | error}`. Never rejects. */
+  request(json: string): Promise<string>;
+  /** A fire-and-forget gateway request (log, emit). Never throws. */
+  post(json: string): void;
+  /** A line Python wrote to stdout/stderr. */
+  print(stream: 'stdout' | 'stderr', line: string): void;
+}
+
+/** The inner control object (created in the realm; only the outer side holds it). */
+export interface RealmControl {
+  /** Boots Pyodide (`snapshotPath` names a file copied in with `alloc`); reports to completion `id`. */
+  boot(id: number, makeSnapshot: boolean, snapshotPath: string | null): void;
+  /** Calls Python `module.name(arg)` returning an awaitable of a str; reports the str to completion `id`. */
+  invoke(id: number, module: string, name: string, arg: string): void;
+  /** A memory snapshot (after `boot(true, …)`), as an inner Uint8Array. */
+  makeSnapshot(): Uint8Array;
+  /** Allocates an inner Uint8Array registered as file `path` of the boot loader. */
+  alloc(path: string, size: number): Uint8Array;
+  /** Writes a text file into Pyodide's in-memory file system (parents created). */
+  writeText(path: string, text: string): void;
+  runPython(code: string): unknown;
+  /** Imports `module` and calls its function `name` with string arguments; result converted to JS. */
+  callPython(module: string, name: string, ...args: string[]): unknown;
+  /** Installs the bridge functions into `_logomesh_runtime` (`install(request, post)`). */
+  installBridge(module: string): void;
+  /** Removes the loader's globals from the realm once booted. */
+  seal(): void;
+  /** Linear memory size in bytes. */
+  memoryBytes(): number;
+  /** Lines the realm's console received (bounded), for diagnostics. */
+  consoleLines(): string;
+  /** The Pyodide API object (inner); for specs only, never reachable from inside. */
+  readonly pyodide: unknown;
+}
+
+export interface PyodideRealm {
+  context: vm.Context;
+  control: RealmControl;
+  /** Runs Python `module.name(arg)` (returning an awaitable of a str) to completion. */
+  invoke(module: string, name: string, arg: string): Promise<string>;
+}
+
+/**
+ * The inner bootstrap, compiled in the realm. Strict mode throughout: no sloppy function of
+ * ours can hand out the global object or `caller`. Every outer function is reached through
+ * `host(...)`, which turns any throw into an inner error.
+ */
+const INNER_SOURCE = String.raw`'use strict';
+(function install(outerSchedule, outerCancel, outerNow, outerRandom, outerInterrupt, outerRequest, outerPost, outerPrint, outerDone, maxPages) {
+  const g = globalThis;
+  const host = (fn, a, b) => { let r; try { r = fn(a, b); } catch { throw new Error('host function failed'); } return r; };
+  const define = (name, value) => Object.defineProperty(g, name, { value, writable: false, configurable: false, enumerable: false });
+
+  // Code the loader rewrote: import() and eval() and dynamic libraries are refused inside.
+  define('__lm_import', () => Promise.reject(new TypeError('import() is not available in the Python sandbox')));
+  // A no-op rather than a throw: a JS exception unwinding through wasm frames (emscripten_run_script
+  // called through ctypes) would abort the interpreter.
+  define('__lm_noeval', () => undefined);
+  define('__lm_nodylib', () => { throw new Error('dynamic libraries are not available in the Python sandbox'); });
+
+  // Node calls a realm's Error.prepareStackTrace with stack frames: pin it.
+  Object.defineProperty(Error, 'prepareStackTrace', { value: undefined, writable: false, configurable: false });
+  Object.defineProperty(g, 'Error', { value: Error, writable: false, configurable: false, enumerable: false });
+  // Node's wasm streaming callback rejects with outer errors.
+  delete WebAssembly.compileStreaming;
+  delete WebAssembly.instantiateStreaming;
+
+  // Linear memory capped at maxPages (shared 1-page memories Pyodide uses for Atomics.wait pass).
+  const RealMemory = WebAssembly.Memory;
+  function Memory(descriptor) {
+    if (new.target === undefined) throw new TypeError("Constructor WebAssembly.Memory requires 'new'");
+    const d = Object.assign(Object.create(null), descriptor);
+    const max = d.maximum === undefined ? maxPages : Math.min(Number(d.maximum), maxPages);
+    if (Number(d.initial) > max) throw new RangeError('WebAssembly.Memory: initial size exceeds the sandbox memory cap');
+    d.maximum = max;
+    return Reflect.construct(RealMemory, [d], RealMemory);
+  }
+  Memory.prototype = RealMemory.prototype;
+  Object.defineProperty(RealMemory.prototype, 'constructor', { value: Memory, writable: false, configurable: false });
+  Object.defineProperty(WebAssembly, 'Memory', { value: Memory, writable: false, configurable: false });
+
+  const lines = [];
+  const remember = (line) => { lines.push(String(line).slice(0, 2000)); if (lines.length > 50) lines.shift(); };
+  const say = (...a) => remember(a.map((x) => (x && x.stack) || String(x)).join(' '));
+  define('console', Object.freeze({ log: say, info: say, warn: say, error: say, debug: say, trace: say }));
+
+  // Timers: outer setImmediate/setTimeout behind numeric ids; callbacks never throw outward.
+  g.setTimeout = (fn, ms, ...args) => {
+    if (typeof fn !== 'function') throw new TypeError('setTimeout needs a function');
+    return host(outerSchedule, () => { try { fn(...args); } catch (e) { say('timer callback failed:', e); } }, Number(ms) || 0);
+  };
+  g.clearTimeout = (id) => { host(outerCancel, Number(id) || 0); };
+  g.queueMicrotask = (fn) => { Promise.resolve().then(() => fn()); };
+  g.performance = Object.freeze({ now: () => host(outerNow), timeOrigin: 0 });
+  // Emscripten's shell path draws randomness from d8's os.system('head -c N /dev/urandom | base64').
+  g.os = Object.freeze({ system: (cmd, args) => {
+    const m = /head -c(\d+) \/dev\/urandom/.exec(String(args && args[1]));
+    if (!m) throw new Error('os.system is not available');
+    return host(outerRandom, Number(m[1]));
+  } });
+
+  class TextDecoder {
+    constructor(label = 'utf-8', options = undefined) {
+      const l = String(label).toLowerCase();
+      this.encoding = l === 'utf8' || l === 'unicode-1-1-utf-8' ? 'utf-8' : l === 'utf-16' ? 'utf-16le' : l;
+      if (this.encoding !== 'utf-8' && this.encoding !== 'utf-16le') throw new RangeError('The encoding label provided (' + l + ') is invalid');
+      this.fatal = !!(options && options.fatal);
+      this.ignoreBOM = !!(options && options.ignoreBOM);
+    }
+    decode(input = undefined) {
+      if (input === undefined) return '';
+      const u = input instanceof Uint8Array ? input : ArrayBuffer.isView(input) ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength) : new Uint8Array(input);
+      return this.encoding === 'utf-8' ? utf8(u, this.fatal, this.ignoreBOM) : utf16(u, this.ignoreBOM);
+    }
+  }
+  const bad = (fatal) => { if (fatal) throw new TypeError('The encoded data was not valid for encoding utf-8'); return 0xfffd; };
+  function utf8(u, fatal, ignoreBOM) {
+    const parts = []; let codes = []; const n = u.length; let i = 0;
+    if (!ignoreBOM && n >= 3 && u[0] === 0xef && u[1] === 0xbb && u[2] === 0xbf) i = 3;
+    while (i < n) {
+      const c = u[i++]; let cp;
+      if (c < 0x80) cp = c;
+      else if (c >= 0xc2 && c < 0xe0) { const c1 = u[i]; if (i < n && (c1 & 0xc0) === 0x80) { i++; cp = ((c & 31) << 6) | (c1 & 63); } else cp = bad(fatal); }
+      else if (c >= 0xe0 && c < 0xf0) {
+        const c1 = u[i], c2 = u[i + 1];
+        const ok1 = i < n && (c1 & 0xc0) === 0x80 && !(c === 0xe0 && c1 < 0xa0) && !(c === 0xed && c1 > 0x9f);
+        if (ok1 && i + 1 < n && (c2 & 0xc0) === 0x80) { i += 2; cp = ((c & 15) << 12) | ((c1 & 63) << 6) | (c2 & 63); } else { if (ok1) i++; cp = bad(fatal); }
+      } else if (c >= 0xf0 && c < 0xf5) {
+        const c1 = u[i], c2 = u[i + 1], c3 = u[i + 2];
+        const ok1 = i < n && (c1 & 0xc0) === 0x80 && !(c === 0xf0 && c1 < 0x90) && !(c === 0xf4 && c1 > 0x8f);
+        if (ok1 && i + 2 < n && (c2 & 0xc0) === 0x80 && (c3 & 0xc0) === 0x80) { i += 3; cp = ((c & 7) << 18) | ((c1 & 63) << 12) | ((c2 & 63) << 6) | (c3 & 63); }
+        else { if (ok1) { i++; if (i < n && (u[i] & 0xc0) === 0x80) i++; } cp = bad(fatal); }
+      } else cp = bad(fatal);
+      if (cp > 0xffff) { cp -= 0x10000; codes.push(0xd800 + (cp >> 10), 0xdc00 + (cp & 1023)); } else codes.push(cp);
+      if (codes.length >= 8192) { parts.push(String.fromCharCode.apply(null, codes)); codes = []; }
+    }
+    parts.push(String.fromCharCode.apply(null, codes));
+    return parts.join('');
+  }
+  function utf16(u, ignoreBOM) {
+    const parts = []; let codes = []; let i = 0;
+    if (!ignoreBOM && u.length >= 2 && u[0] === 0xff && u[1] === 0xfe) i = 2;
+    for (; i + 1 < u.length; i += 2) { codes.push(u[i] | (u[i + 1] << 8)); if (codes.length >= 8192) { parts.push(String.fromCharCode.apply(null, codes)); codes = []; } }
+    parts.push(String.fromCharCode.apply(null, codes));
+    return parts.join('');
+  }
+  class TextEncoder {
+    get encoding() { return 'utf-8'; }
+    encode(input = '') { const s = String(input); const out = new Uint8Array(s.length * 3); return out.slice(0, this.encodeInto(s, out).written); }
+    encodeInto(input, dest) {
+      const s = String(input); let w = 0; let r = 0;
+      for (let i = 0; i < s.length; i++) {
+        let c = s.charCodeAt(i); let units = 1;
+        if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) { const d = s.charCodeAt(i + 1); if (d >= 0xdc00 && d < 0xe000) { c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00); units = 2; } }
+        if (c >= 0xd800 && c < 0xe000) c = 0xfffd;
+        const need = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+        if (w + need > dest.length) break;
+        if (need === 1) dest[w++] = c;
+        else if (need === 2) { dest[w++] = 0xc0 | (c >> 6); dest[w++] = 0x80 | (c & 63); }
+        else if (need === 3) { dest[w++] = 0xe0 | (c >> 12); dest[w++] = 0x80 | ((c >> 6) & 63); dest[w++] = 0x80 | (c & 63); }
+        else { dest[w++] = 0xf0 | (c >> 18); dest[w++] = 0x80 | ((c >> 12) & 63); dest[w++] = 0x80 | ((c >> 6) & 63); dest[w++] = 0x80 | (c & 63); }
+        r += units; if (units === 2) i++;
+      }
+      return { read: r, written: w };
+    }
+  }
+  g.TextDecoder = TextDecoder;
+  g.TextEncoder = TextEncoder;
+
+  // The shell loader's file access: only the files copied in.
+  const files = new Map();
+  g.read = (path) => { const f = files.get(String(path)); if (typeof f !== 'string') throw new Error('no such file: ' + path); return f; };
+  g.readbuffer = (path) => { const f = files.get(String(path)); if (!(f instanceof Uint8Array)) throw new Error('no such file: ' + path); return f; };
+  g.load = () => { throw new Error('loading scripts is not available in the Python sandbox'); };
+
+  // Pyodide's interrupt buffer: index 0 reads/writes the host's flag; no outer buffer inside.
+  const signals = Object.create(null);
+  Object.defineProperty(signals, 0, { get: () => host(outerInterrupt, -1), set: (v) => { host(outerInterrupt, Number(v) | 0); } });
+  Object.freeze(signals);
+
+  // The bridge: JSON text in, JSON text out; the outer side counts and checks every request.
+  const request = (json) => new Promise((resolve) => {
+    host(outerRequest, String(json), (answer) => resolve(String(answer)));
+  });
+  const post = (json) => { host(outerPost, String(json)); };
+
+  let py;
+  const control = {
+    alloc(path, size) { const u = new Uint8Array(size); files.set(String(path), u); return u; },
+    text(path, text) { files.set(String(path), String(text)); },
+    boot(id, makeSnapshot, snapshotPath) {
+      const config = {
+        indexURL: '/pyodide/',
+        lockFileURL: '/pyodide/pyodide-lock.json',
+        stdLibURL: '/pyodide/python_stdlib.zip',
+        jsglobals: Object.create(null),
+        env: { HOME: '/home/pyodide' },
+        args: [],
+        packages: [],
+        fullStdLib: false,
+        stdin: () => null,
+        stdout: (line) => { host(outerPrint, 'stdout', String(line)); },
+        stderr: (line) => { host(outerPrint, 'stderr', String(line)); },
+      };
+      if (makeSnapshot) config._makeSnapshot = true;
+      if (snapshotPath) config._loadSnapshot = files.get(snapshotPath);
+      g.loadPyodide(config).then((api) => {
+        py = api;
+        py.setInterruptBuffer(signals);
+        host(outerDone, Number(id), 'ok\n');
+      }).catch((e) => { say(e); host(outerDone, Number(id), 'error\n' + String((e && e.message) || e)); });
+    },
+    makeSnapshot() { return py.makeMemorySnapshot(); },
+    writeText(path, text) {
+      const p = String(path); const dir = p.slice(0, p.lastIndexOf('/'));
+      if (dir) py.FS.mkdirTree(dir);
+      py.FS.writeFile(p, String(text));
+    },
+    runPython(code) { return py.runPython(String(code)); },
+    callPython(module, name, ...args) {
+      const mod = py.pyimport(String(module));
+      const fn = mod[String(name)];
+      try { return fn(...args.map(String)); } finally { fn.destroy(); mod.destroy(); }
+    },
+    invoke(id, module, name, arg) {
+      const done = (text) => host(outerDone, Number(id), String(text));
+      let future;
+      try {
+        future = this.callPython(module, name, arg);
+      } catch (e) { done('error\n' + String((e && e.message) || e)); return; }
+      Promise.resolve(future).then(
+        (value) => done(value),
+        (e) => done('error\n' + String((e && e.message) || e)),
+      ).finally(() => { if (future && typeof future.destroy === 'function') future.destroy(); });
+    },
+    installBridge(module) {
+      const mod = py.pyimport(String(module));
+      try { mod.install(request, post); } finally { mod.destroy(); }
+    },
+    seal() {
+      // Top-level vars of the loaded scripts cannot be deleted; they are emptied.
+      for (const name of ['loadPyodide', '_createPyodideModule', 'read', 'readbuffer', 'load']) { if (!Reflect.deleteProperty(g, name)) g[name] = undefined; }
+      files.clear();
+    },
+    memoryBytes() { return py ? py._module.HEAP8.length : 0; },
+    consoleLines() { return lines.join('\n'); },
+    get pyodide() { return py; },
+  };
+  return Object.freeze(control);
+})`;
+
+/**
+ * Creates the realm and boots Pyodide in it. `snapshot` (bytes of `makeSnapshot()` from the
+ * same Pyodide build) restores a booted interpreter instead of initialising one.
+ */
+export async function createPyodideRealm(
+  host: RealmHost,
+  options: { snapshot?: Uint8Array; makeSnapshot?: boolean } = {},
+): Promise<PyodideRealm & { control: RealmControl & { text(path: string, text: string): void } }> {
+  const f = pyodideFiles();
+  const maxPages = Math.floor(host.maxMemoryBytes / PAGE);
+  const context = vm.createContext(Object.create(null), {
+    name: 'logomesh-python',
+    codeGeneration: { strings: false, wasm: true },
+  });
+  const run = (source: string, filename: string): unknown => new vm.Script(source, { filename }).runInContext(context);
+
+  // Inner asynchronous work reports through one outer function taking an id and a string:
+  // the outer side never awaits an inner promise (awaiting calls its `then` with outer
+  // resolve functions, which a poisoned inner Promise.prototype.then would receive).
+  const completions = new Map<number, (text: string) => void>();
+  let nextCompletion = 0;
+  const completion = (): { id: number; done: Promise<string> } => {
+    const id = ++nextCompletion;
+    const done = new Promise<string>((resolve) => completions.set(id, resolve));
+    return { id, done };
+  };
+  const timers = new Map<number, NodeJS.Timeout | NodeJS.Immediate>();
+  let nextTimer = 0;
+  const install = run(INNER_SOURCE, 'logomesh-realm.js') as (...args: unknown[]) => RealmControl & { text(path: string, text: string): void };
+  const control = install(
+    (callback: () => void, ms: number): number => {
+      const id = ++nextTimer;
+      const fire = () => {
+        timers.delete(id);
+        try {
+          callback();
+        } catch {
+          // The inner callback catches its own errors; nothing may escape into Node.
+        }
+      };
+      timers.set(id, ms <= 2 ? setImmediate(fire) : setTimeout(fire, ms));
+      return id;
+    },
+    (id: number): void => {
+      const t = timers.get(id);
+      if (t === undefined) return;
+      timers.delete(id);
+      clearTimeout(t as NodeJS.Timeout);
+      clearImmediate(t as NodeJS.Immediate);
+    },
+    (): number => performance.now(),
+    (n: number): string => randomBytes(Math.max(0, Math.min(n >>> 0, 65536))).toString('base64'),
+    (value: number): number => {
+      if (value < 0) return Atomics.load(host.interrupt, 0);
+      Atomics.store(host.interrupt, 0, value);
+      return value;
+    },
+    (json: string, resolve: (answer: string) => void): void => {
+      const answer = (text: string) => {
+        try {
+          resolve(text);
+        } catch {
+          // resolve is the inner promise's; it does not throw.
+        }
+      };
+      host.request(json).then(answer, (e: unknown) =>
+        answer(JSON.stringify({ ok: false, error: { name: 'Error', message: `the host request failed: ${(e as Error)?.message ?? String(e)}` } })),
+      );
+    },
+    (json: string): void => {
+      try {
+        host.post(json);
+      } catch {
+        // Fire-and-forget.
+      }
+    },
+    (stream: 'stdout' | 'stderr', line: string): void => {
+      try {
+        host.print(stream, line);
+      } catch {
+        // Output is best effort.
+      }
+    },
+    (id: number, text: string): void => {
+      const resolve = completions.get(id);
+      completions.delete(id);
+      resolve?.(String(text));
+    },
+    maxPages,
+  );
+  // Code loaded into the realm: Pyodide's module factory and its loader (rewritten, see REWRITES).
+  run(f.asm, 'pyodide.asm.js');
+  run(f.loader, 'pyodide.js');
+  control.alloc('/pyodide/pyodide.asm.wasm', f.wasm.length).set(f.wasm);
+  control.alloc('/pyodide/python_stdlib.zip', f.stdlib.length).set(f.stdlib);
+  control.text('/pyodide/pyodide-lock.json', f.lock);
+  let snapshotPath: string | null = null;
+  if (options.snapshot) {
+    snapshotPath = '/pyodide/snapshot.bin';
+    control.alloc(snapshotPath, options.snapshot.length).set(options.snapshot);
+  }
+  const boot = completion();
+  control.boot(boot.id, options.makeSnapshot === true, snapshotPath);
+  const booted = await boot.done;
+  if (!booted.startsWith('ok\n')) {
+    const lines = control.consoleLines();
+    throw new Error(`Pyodide failed to boot: ${booted.slice(booted.indexOf('\n') + 1)}${lines ? `\n${lines}` : ''}`);
+  }
+  const invoke = (module: string, name: string, arg: string): Promise<string> => {
+    const call = completion();
+    control.invoke(call.id, module, name, arg);
+    return call.done;
+  };
+  return { context, control, invoke };
+}

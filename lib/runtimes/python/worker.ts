@@ -1,0 +1,208 @@
+/**
+ * The worker side of the Python runtime: a piscina task handler hosting one Python plugin
+ * per worker thread (the pool has exactly one thread). Pyodide boots in a sealed `vm` realm
+ * (./realm.ts) where Node does not exist; the plugin reaches the host only through the
+ * comlink host API on the port handed over at load, as JSON text, counted and size-checked
+ * here (outside the realm, where the plugin cannot reset the counters).
+ *
+ * Replies: a Python exception → `{ok: false, error: {name, message, stack}}` (name: the
+ * exception class, stack: the Python traceback); a MemoryError escaping an invocation →
+ * `{ok: false, limit: 'memory', size: <linear memory bytes>}`; a KeyboardInterrupt (the host's
+ * deadline) → `{ok: false, limit: 'interrupted', size: 0}`; more host requests than
+ * `maxRequestsPerInvocation`, or a request or result over `maxPayloadBytes` →
+ * `{ok: false, limit: 'requests' | 'payload', size}`, even if the plugin caught the error.
+ *
+ * @example
+ * // Run by piscina; the host sends:
+ * await pool.run({ type: 'load', pluginId: 'viz', files, entryPoint: 'main.py', port, interrupt, … }, { transferList: [port] });
+ * // → { ok: true, value: '{"exposed":["histogram"],"handlers":[],"hooks":[]}', memoryBytes: 20971520, elapsedMs: 450 }
+ * await pool.run({ type: 'invoke', invocation: '{"type":"call","method":"histogram","args":[[1,2]]}' });
+ */
+import * as Comlink from 'comlink';
+import { posix } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { MessagePort } from 'node:worker_threads';
+import type { SerializedError } from '../../errors.js';
+import { portEndpoint } from '../comlink-endpoint.js';
+import { serveInvocations } from '../invocation-channel.js';
+import type { PythonHostApi, PythonLoadTask, PythonWorkerOutcome, PythonWorkerReply, PythonWorkerTask } from './python-protocol.js';
+import { createPyodideRealm, type PyodideRealm } from './realm.js';
+import { LOGOMESH_PY, PLUGIN_DIR, RUNTIME_MODULE, RUNTIME_PY, SDK_DIR } from './sdk.js';
+
+type Limit = 'payload' | 'requests' | 'memory' | 'interrupted';
+
+interface Plugin {
+  realm: PyodideRealm;
+  port: MessagePort;
+  remote: Comlink.Remote<PythonHostApi>;
+  maxPayload: number;
+  maxRequests: number;
+}
+
+let plugin: Plugin | undefined;
+let loading = false;
+let interrupt: Int32Array | undefined;
+let requests = 0;
+/** Set when a limit was hit, even if the plugin caught the exception. */
+let limitHit: { limit: Limit; size: number } | undefined;
+
+export default async function handle(task: PythonWorkerTask): Promise<PythonWorkerReply> {
+  const started = performance.now();
+  requests = 0;
+  limitHit = undefined;
+  if (interrupt) Atomics.store(interrupt, 0, 0);
+  let outcome: PythonWorkerOutcome;
+  let snapshot: Uint8Array | undefined;
+  try {
+    if (task.type === 'load') {
+      const loaded = await load(task);
+      outcome = loaded.outcome;
+      snapshot = loaded.snapshot;
+    } else {
+      outcome = decode(await loadedPlugin().realm.invoke(RUNTIME_MODULE, 'invoke', task.invocation));
+    }
+  } catch (e) {
+    outcome = { ok: false, error: serialize(e) };
+  }
+  const memoryBytes = plugin?.realm.control.memoryBytes() ?? 0;
+  // Assigned inside host callbacks, which control-flow analysis does not see.
+  const hit = limitHit as { limit: Limit; size: number } | undefined;
+  if (hit) outcome = { ok: false, limit: hit.limit, size: hit.size };
+  else if (!outcome.ok && 'limit' in outcome && outcome.limit === 'memory') outcome = { ...outcome, size: memoryBytes };
+  const reply: PythonWorkerReply = { ...outcome, memoryBytes, elapsedMs: performance.now() - started };
+  if (snapshot) reply.snapshot = snapshot;
+  return reply;
+}
+
+async function load(task: PythonLoadTask): Promise<{ outcome: PythonWorkerOutcome; snapshot?: Uint8Array }> {
+  if (plugin || loading) throw new Error('this worker already hosts a plugin');
+  loading = true;
+  const files = checkFiles(task);
+  interrupt = new Int32Array(task.interrupt);
+  Atomics.store(interrupt, 0, 0);
+  const port = task.port;
+  const remote = Comlink.wrap<PythonHostApi>(portEndpoint(port));
+  const maxPayload = task.maxPayloadBytes;
+  const maxRequests = task.maxRequestsPerInvocation;
+  const send = (json: string): string | undefined => {
+    if (++requests > maxRequests) {
+      limitHit ??= { limit: 'requests', size: requests };
+      return refusal('requests', `more than ${maxRequests} host requests in one invocation`);
+    }
+    if (json.length > maxPayload) {
+      limitHit ??= { limit: 'payload', size: json.length };
+      return refusal('payload', `a host request of ${json.length} bytes exceeds ${maxPayload}`);
+    }
+    return undefined;
+  };
+  const post = (json: string): void => {
+    if (send(json) !== undefined) return;
+    remote.post(json).catch(() => undefined);
+  };
+  const realm = await createPyodideRealm(
+    {
+      maxMemoryBytes: task.maxMemoryBytes,
+      interrupt,
+      async request(json) {
+        const refused = send(json);
+        if (refused !== undefined) return refused;
+        try {
+          return await remote.request(json);
+        } catch (e) {
+          return JSON.stringify({ ok: false, error: { name: 'Error', message: `the host did not answer: ${(e as Error)?.message ?? String(e)}` } });
+        }
+      },
+      post,
+      // print() and Python warnings go to the host's log (each line is one host request).
+      print(stream, line) {
+        post(JSON.stringify({ op: 'log', level: stream === 'stdout' ? 'info' : 'warn', message: line.slice(0, 8192) }));
+      },
+    },
+    { snapshot: task.snapshot, makeSnapshot: task.makeSnapshot },
+  );
+  const c = realm.control;
+  c.writeText(`${SDK_DIR}/logomesh.py`, LOGOMESH_PY);
+  c.writeText(`${SDK_DIR}/${RUNTIME_MODULE}.py`, RUNTIME_PY);
+  c.runPython(`import sys\nif ${JSON.stringify(SDK_DIR)} not in sys.path:\n    sys.path.insert(0, ${JSON.stringify(SDK_DIR)})\nimport ${RUNTIME_MODULE}`);
+  // Taken before any plugin code ran and before the bridge exists (the snapshot holds no JS references).
+  const snapshot = task.makeSnapshot ? new Uint8Array(c.makeSnapshot()) : undefined;
+  c.seal();
+  c.callPython(RUNTIME_MODULE, 'seal');
+  c.installBridge(RUNTIME_MODULE);
+  for (const file of files) c.writeText(`${PLUGIN_DIR}/${file.path}`, file.text);
+  plugin = { realm, port, remote, maxPayload, maxRequests };
+  // Every later task arrives on the invocation port (piscina keeps owning the thread).
+  serveInvocations(task.invocations, handle);
+  const answer = c.callPython(RUNTIME_MODULE, 'load', task.pluginId, normalise(task.entryPoint), '');
+  return { outcome: decode(String(answer)), snapshot };
+}
+
+/** Plugin file paths: relative, no `..`, no empty segments. */
+function checkFiles(task: PythonLoadTask): { path: string; text: string }[] {
+  return task.files.map((file) => {
+    const path = normalise(file.path);
+    if (typeof file.text !== 'string') throw new TypeError(`plugin file '${path}' has no text`);
+    return { path, text: file.text };
+  });
+}
+
+function normalise(path: string): string {
+  const p = posix.normalize(String(path).replace(/^\.\//, ''));
+  if (p.startsWith('/') || p === '..' || p.startsWith('../') || p === '.' || p.includes('\0')) {
+    throw new TypeError(`plugin file path '${path}' is not inside the plugin folder`);
+  }
+  return p;
+}
+
+/** The runtime module answers `kind\npayload`: ok + JSON text, none, error + JSON, limit + name. */
+function decode(answer: string): PythonWorkerOutcome {
+  const cut = answer.indexOf('\n');
+  const kind = cut < 0 ? answer : answer.slice(0, cut);
+  const rest = cut < 0 ? '' : answer.slice(cut + 1);
+  switch (kind) {
+    case 'ok': {
+      const max = plugin?.maxPayload ?? Infinity;
+      if (rest.length > max) return { ok: false, limit: 'payload', size: rest.length };
+      return { ok: true, value: rest };
+    }
+    case 'none':
+      return { ok: true, value: null };
+    case 'limit':
+      return { ok: false, limit: rest === 'memory' ? 'memory' : 'interrupted', size: 0 };
+    case 'error': {
+      try {
+        const e = JSON.parse(rest) as { name?: unknown; message?: unknown; stack?: unknown };
+        return {
+          ok: false,
+          error: {
+            name: typeof e.name === 'string' ? e.name : 'Error',
+            message: typeof e.message === 'string' ? e.message : 'error',
+            stack: typeof e.stack === 'string' ? e.stack : undefined,
+          },
+        };
+      } catch {
+        return { ok: false, error: { name: 'Error', message: rest } };
+      }
+    }
+    default:
+      return { ok: false, error: { name: 'Error', message: `unexpected answer from the Python runtime: ${answer.slice(0, 200)}` } };
+  }
+}
+
+function refusal(code: 'requests' | 'payload', message: string): string {
+  return JSON.stringify({ ok: false, error: { name: 'ResourceLimitError', message, code } });
+}
+
+function loadedPlugin(): Plugin {
+  if (!plugin) throw new Error('no plugin is loaded in this worker');
+  return plugin;
+}
+
+function serialize(e: unknown): SerializedError {
+  const err = e as { name?: unknown; message?: unknown; stack?: unknown };
+  return {
+    name: typeof err?.name === 'string' ? err.name : 'Error',
+    message: typeof err?.message === 'string' ? err.message : String(e),
+    stack: typeof err?.stack === 'string' ? err.stack : undefined,
+  };
+}
