@@ -23,6 +23,12 @@ export interface HostOptions {
   eventQueueLimit?: number;
   /** Largest JSON text one value may take when crossing into or out of a plugin. Default 4 MiB. */
   maxPayloadBytes?: number;
+  /**
+   * WebAssembly and Python plugins: idle time after which a plugin's worker thread is ended to
+   * give its memory back, when the plugin is `stateless` or keeps its state with
+   * `serializeState`/`deserializeState`; the next call starts a new one. Default 5 minutes; 0 never.
+   */
+  idleWorkerMs?: number;
   /** Time all plugins' `onStop` hooks get together in `close()`, ms. Default 10 000. */
   closeTimeoutMs?: number;
   /** Longest chain of events emitted from event handlers (A's handler emits, B's handler emits, …). Default 8. */

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import {
@@ -63,8 +64,17 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   private turn: Promise<void> = Promise.resolve();
   /** The host end of the invocation channel, once the worker serves it. */
   private invocations?: MessagePort;
+  /** Whether the worker serves the invocation channel (its load task has finished). */
+  private serving = false;
   private readonly replies = new Map<number, { resolve(reply: Reply): void; reject(error: Error): void }>();
   private nextInvocation = 1;
+  /** When the worker last finished a task (for reaping). */
+  private lastUsed = performance.now();
+  private reaper?: NodeJS.Timeout;
+  /** Set while the worker is reaped: the state `serializeState` gave, to hand back on waking. */
+  private reaped?: { state: unknown };
+  /** Idle time after which the worker is reaped (0: never). */
+  protected idleMs = 0;
   /** The worker's limits are fixed when it starts; a later change needs a new sandbox. */
   protected readonly memoryLimitMB: number;
 
@@ -87,6 +97,35 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   protected closeChannel(): void {}
 
   /**
+   * Starts the pool and runs the load task (with {@link execute}) from inputs read once by
+   * `load()`: the first time, and again when a reaped worker wakes. Runtimes without it are
+   * never reaped.
+   */
+  protected boot?(): Promise<PluginDescription>;
+
+  /** The task running a lifecycle hook, and its result from the task's value (for reaping). */
+  protected hookTask?(hook: LifecycleHook, arg?: unknown): Task;
+  protected hookResult?(value: unknown, hook: LifecycleHook): unknown;
+
+  /**
+   * Loads with {@link boot} in the first turn; on failure the sandbox is torn down and the
+   * typed error thrown. Subclasses read and check their inputs first.
+   */
+  protected async bootFirst(): Promise<PluginDescription> {
+    try {
+      const description = await this.inTurn(() => this.boot!());
+      this.description = description;
+      this.loaded = true;
+      this.armReaper();
+      return description;
+    } catch (error) {
+      const failure = this.translate(error, 'load');
+      await this.dispose();
+      throw failure;
+    }
+  }
+
+  /**
    * Opens the invocation channel: the returned port goes to the worker in the load task
    * (transferred), where `serveInvocations` answers on it; tasks after load travel on it.
    */
@@ -103,6 +142,7 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   }
 
   private closeInvocations(): void {
+    this.serving = false;
     this.invocations?.close();
     this.invocations = undefined;
     // Their worker is gone: what they waited for will not come. translate() names the cause.
@@ -113,7 +153,13 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   /** One task to the worker: over the invocation channel once it is open, through piscina before. */
   private send(pool: Piscina<Task, Reply>, task: Task, transferList?: (ArrayBuffer | MessagePort)[]): Promise<Reply> {
     const port = this.invocations;
-    if (!port || !this.loaded) return pool.run(task, { transferList: transferList as never });
+    if (!port || !this.serving) {
+      // The load task: once it is done the worker serves the channel.
+      return pool.run(task, { transferList: transferList as never }).then((reply) => {
+        if (this.invocations === port && port) this.serving = true;
+        return reply;
+      });
+    }
     const id = this.nextInvocation++;
     return new Promise<Reply>((resolve, reject) => {
       this.replies.set(id, { resolve, reject });
@@ -121,9 +167,9 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
     });
   }
 
-  /** Sandbox memory after the last invocation, and time spent running in the worker. */
+  /** Sandbox memory after the last invocation (0 while reaped), and time spent running in the worker. */
   metrics(): RuntimeMetrics {
-    const alive = this.loaded && !this.dead && !this.disposing;
+    const alive = this.loaded && !this.dead && !this.disposing && !this.reaped;
     return {
       memoryBytes: alive ? this.memoryBytes : 0,
       memoryLimitBytes: this.memoryLimitMB * MB,
@@ -132,8 +178,14 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
     };
   }
 
+  /** Whether the worker was reaped for idleness (it wakes on the next invocation). */
+  get asleep(): boolean {
+    return this.reaped !== undefined;
+  }
+
   async dispose(): Promise<void> {
     this.disposing = true;
+    clearTimeout(this.reaper);
     this.closeChannel();
     this.closeInvocations();
     const pool = this.pool;
@@ -169,31 +221,110 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
 
   protected alive(): void {
     if (this.dead) throw this.dead;
-    if (!this.pool || !this.description) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' is not loaded.`);
+    if ((!this.pool && !this.reaped) || !this.description) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' is not loaded.`);
   }
 
   /** Runs one task in its turn, under the deadline, and returns its value or throws the typed error. */
-  protected async run(task: Task, operation: string, options: InvocationOptions = {}, transferList?: (ArrayBuffer | MessagePort)[]): Promise<unknown> {
+  protected run(task: Task, operation: string, options: InvocationOptions = {}, transferList?: (ArrayBuffer | MessagePort)[]): Promise<unknown> {
+    return this.inTurn(async (release) => {
+      if (this.reaped) await this.wake();
+      return this.execute(task, operation, options, transferList, release);
+    }, operation);
+  }
+
+  /**
+   * Runs `fn` when the previous turn has ended; the turn ends when `fn` calls `release` (the
+   * worker is free again, even if a caller gave up at its own deadline) or fails.
+   */
+  private async inTurn<T>(fn: (release: () => void) => Promise<T>, operation = 'load'): Promise<T> {
     const previous = this.turn;
     let release!: () => void;
     this.turn = new Promise((resolve) => (release = resolve));
     await previous;
     try {
       if (this.dead) throw this.dead;
-      const pool = this.pool;
-      if (!pool) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' was stopped before ${operation}.`);
-      const work = this.send(pool, task, transferList).then((reply) => {
-        this.cpuTimeMs += reply.elapsedMs;
-        if (reply.memoryBytes > 0) this.memoryBytes = reply.memoryBytes;
-        return this.settle(reply, operation);
-      });
-      // The next invocation starts when the worker is free, not when this caller gave up.
-      work.then(release, release);
-      return await this.withDeadline(work, operation, options);
+      const value = await fn(release);
+      release();
+      return value;
     } catch (error) {
       release();
       throw this.translate(error, operation);
     }
+  }
+
+  /** One task to the worker under the deadline; `release` is called when the worker is free again. */
+  protected execute(task: Task, operation: string, options: InvocationOptions = {}, transferList?: (ArrayBuffer | MessagePort)[], release?: () => void): Promise<unknown> {
+    const pool = this.pool;
+    if (!pool) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' was stopped before ${operation}.`);
+    const work = this.send(pool, task, transferList).then((reply) => {
+      this.cpuTimeMs += reply.elapsedMs;
+      if (reply.memoryBytes > 0) this.memoryBytes = reply.memoryBytes;
+      return this.settle(reply, operation);
+    });
+    const free = () => {
+      this.lastUsed = performance.now();
+      release?.();
+    };
+    // The next invocation starts when the worker is free, not when this caller gave up.
+    work.then(free, free);
+    return this.withDeadline(work, operation, options);
+  }
+
+  private reapable(): boolean {
+    const hooks = this.description?.hooks ?? [];
+    const keepsState = hooks.includes('serializeState') && hooks.includes('deserializeState');
+    return this.idleMs > 0 && this.boot !== undefined && (this.init.manifest.stateless === true || keepsState);
+  }
+
+  /** One timer, armed when needed and re-armed only when it fires: calls cost no timer work. */
+  private armReaper(): void {
+    if (this.reaper || !this.reapable() || this.dead || this.disposing) return;
+    const wait = Math.max(0, this.lastUsed + this.idleMs - performance.now());
+    this.reaper = setTimeout(() => {
+      this.reaper = undefined;
+      void this.reap();
+    }, wait + 1);
+    this.reaper.unref();
+  }
+
+  /**
+   * Ends an idle worker to give its memory back: its state is kept with `serializeState` (a
+   * stateless plugin has none) and handed back to `deserializeState` when the next invocation
+   * wakes it. A plugin that is neither stateless nor keeps its state is never reaped.
+   */
+  private async reap(): Promise<void> {
+    await this.inTurn(async () => {
+      if (this.dead || this.disposing || this.reaped || !this.pool) return;
+      if (performance.now() - this.lastUsed < this.idleMs) return this.armReaper();
+      let state: unknown = undefined;
+      if (this.description!.hooks.includes('serializeState')) {
+        state = this.hookResult!(await this.execute(this.hookTask!('serializeState'), 'serializeState'), 'serializeState');
+      }
+      this.reaped = { state };
+      this.closeChannel();
+      this.closeInvocations();
+      const pool = this.pool;
+      this.pool = undefined;
+      this.memoryBytes = 0;
+      await pool.destroy();
+    }, 'serializeState').catch(() => {
+      // A failed serializeState keeps the worker (a timeout has crashed it); try again later.
+      this.armReaper();
+    });
+  }
+
+  /** Boots a reaped worker again (inside the caller's turn) and gives its state back. */
+  private async wake(): Promise<void> {
+    const { state } = this.reaped!;
+    this.reaped = undefined;
+    const description = await this.boot!();
+    if (JSON.stringify(description) !== JSON.stringify(this.description)) {
+      throw this.crash(new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' described itself differently when its worker woke.`));
+    }
+    if (this.description!.hooks.includes('deserializeState')) {
+      this.hookResult!(await this.execute(this.hookTask!('deserializeState', state), 'deserializeState'), 'deserializeState');
+    }
+    this.armReaper();
   }
 
   /**
@@ -263,6 +394,7 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
     if (this.dead) return this.dead;
     if (this.disposing) return error;
     this.dead = error;
+    clearTimeout(this.reaper);
     this.closeChannel();
     this.closeInvocations();
     const pool = this.pool;

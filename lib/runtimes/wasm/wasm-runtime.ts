@@ -28,6 +28,12 @@ export interface WasmRuntimeOptions {
   maxTableElements?: number;
   /** Largest `.wasm` file accepted (default 32 MiB). */
   maxModuleBytes?: number;
+  /**
+   * Idle time after which a plugin's worker is ended to give its memory back, if the plugin is
+   * `stateless` or keeps its state with `serializeState`/`deserializeState`; the next
+   * invocation starts a new one (default 5 minutes; 0: never).
+   */
+  idleWorkerMs?: number;
 }
 
 /**
@@ -61,7 +67,9 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
   private readonly maxRequests: number;
   private readonly maxTableElements: number;
   private readonly maxModuleBytes: number;
-  private readonly answers: WasmAnswers;
+  private answers: WasmAnswers;
+  /** The module as read and checked at load. */
+  private bytes?: Uint8Array;
 
   constructor(init: RuntimeInit, options: WasmRuntimeOptions = {}) {
     super(init, options.maxPayloadBytes ?? 4 * MB);
@@ -69,38 +77,53 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
     this.maxRequests = options.maxRequestsPerInvocation ?? 1000;
     this.maxTableElements = options.maxTableElements ?? 10_000;
     this.maxModuleBytes = options.maxModuleBytes ?? 32 * MB;
+    this.idleMs = options.idleWorkerMs ?? 5 * 60_000;
     this.answers = new WasmAnswers(init, this.maxPayload, () => this.port);
   }
 
   async load(): Promise<PluginDescription> {
-    const { pluginId } = this.init;
     try {
-      const bytes = await this.readModule();
-      const abi = (this.abi = checkWasmModule(bytes, { maxMemoryBytes: this.memoryLimitMB * MB, maxTableElements: this.maxTableElements }, pluginId));
-      this.startPool({ filename: WORKER_FILE, heapMB: this.memoryLimitMB });
-      const { port1, port2 } = new MessageChannel();
-      this.port = port1;
-      port1.on('message', this.onRequest);
-      port1.unref();
-      const invocations = this.openInvocations();
-      const task: WasmWorkerTask = {
-        type: 'load',
-        bytes,
-        port: port2,
-        invocations,
-        maxPayloadBytes: this.maxPayload,
-        maxRequestsPerInvocation: this.maxRequests,
-        signal: this.answers.signal,
-      };
-      const value = (await this.run(this.answers.begin(task), 'load', {}, [bytes.buffer as ArrayBuffer, port2, invocations])) as WasmLoadValue;
-      this.description = describe(abi, value.describe === null ? null : this.parse(value.describe, 'lm_describe'), pluginId);
-      this.loaded = true;
-      return this.description;
+      this.bytes = await this.readModule();
+      this.abi = checkWasmModule(this.bytes, { maxMemoryBytes: this.memoryLimitMB * MB, maxTableElements: this.maxTableElements }, this.init.pluginId);
     } catch (error) {
       const failure = this.translate(error, 'load');
       await this.dispose();
       throw failure;
     }
+    return this.bootFirst();
+  }
+
+  /** A worker for the module read at load: at load, and again when a reaped worker wakes. */
+  protected override async boot(): Promise<PluginDescription> {
+    this.startPool({ filename: WORKER_FILE, heapMB: this.memoryLimitMB });
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.received = 0;
+    this.answers = new WasmAnswers(this.init, this.maxPayload, () => this.port);
+    port1.on('message', this.onRequest);
+    port1.unref();
+    const invocations = this.openInvocations();
+    // A copy is transferred: the module's bytes stay here for the next boot.
+    const bytes = this.bytes!.slice();
+    const task: WasmWorkerTask = {
+      type: 'load',
+      bytes,
+      port: port2,
+      invocations,
+      maxPayloadBytes: this.maxPayload,
+      maxRequestsPerInvocation: this.maxRequests,
+      signal: this.answers.signal,
+    };
+    const value = (await this.execute(this.answers.begin(task), 'load', {}, [bytes.buffer as ArrayBuffer, port2, invocations])) as WasmLoadValue;
+    return describe(this.abi!, value.describe === null ? null : this.parse(value.describe, 'lm_describe'), this.init.pluginId);
+  }
+
+  protected override hookTask(hook: LifecycleHook, arg?: unknown): WasmWorkerTask {
+    return this.answers.begin({ type: 'invoke', exports: [exportFor({ type: 'hook', hook })], json: this.encode(arg ?? null, hook) });
+  }
+
+  protected override hookResult(value: unknown, hook: LifecycleHook): unknown {
+    return this.result((value as WasmInvokeValue).results[0], hook);
   }
 
   async call(method: string, args: unknown[]): Promise<unknown> {
