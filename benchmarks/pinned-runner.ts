@@ -10,14 +10,14 @@ export type PinnedTimings = { cpu: number; results: BenchmarkResult[] } | { cpu:
 
 /**
  * Runs call latency, load time and call latency with monitoring on vs off (suite `js`), or the
- * Wasm call latencies (suite `wasm`), in a child process pinned to CPU `cpu` with `taskset` (util-linux). Never throws: a machine without taskset
+ * Wasm call latencies (suite `wasm`), or the Python call latency (suite `python`), in a child process pinned to CPU `cpu` with `taskset` (util-linux). Never throws: a machine without taskset
  * gets `{ error }`, and the run goes on with the unpinned figures only.
  *
  * @example
  * const pinned = await runPinned(tmp);
  * if ('results' in pinned) console.log(pinned.results[0].ratio);
  */
-export function runPinned(tmp: string, cpu = 0, suite: 'js' | 'wasm' = 'js'): Promise<PinnedTimings> {
+export function runPinned(tmp: string, cpu = 0, suite: 'js' | 'wasm' | 'python' = 'js'): Promise<PinnedTimings> {
   return new Promise((resolve) => {
     let settled = false;
     const finish = (value: PinnedTimings) => {

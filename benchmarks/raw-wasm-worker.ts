@@ -24,11 +24,23 @@ export interface RawWorker {
  * await raw.terminate();
  */
 export function rawWorker(data: RawThreadData): Promise<RawWorker> {
-  const worker = new Worker(THREAD, {
+  return rawThread(THREAD, data, MEMORY_MB);
+}
+
+/**
+ * Starts `file` as a bare worker thread (no environment, no exec arguments, a `heapMB` old
+ * generation, 8 MiB young generation and 4 MiB stack, as the runtimes' piscina workers get)
+ * and resolves once it posts `'ready'`; the raw baselines of every runtime use it.
+ *
+ * @example
+ * const raw = await rawThread(fileURLToPath(new URL('./raw-python-thread.js', import.meta.url)), { mode: 'echo' }, 256);
+ */
+export function rawThread(file: string, data: unknown, heapMB: number): Promise<RawWorker> {
+  const worker = new Worker(file, {
     workerData: data,
     env: {},
     execArgv: [],
-    resourceLimits: { maxOldGenerationSizeMb: MEMORY_MB, maxYoungGenerationSizeMb: 8, stackSizeMb: 4 },
+    resourceLimits: { maxOldGenerationSizeMb: heapMB, maxYoungGenerationSizeMb: 8, stackSizeMb: 4 },
   });
   let pending: { resolve(v: unknown): void; reject(e: Error): void } | undefined;
   const handle: RawWorker = {

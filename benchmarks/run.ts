@@ -1,8 +1,9 @@
 // `npm run bench`: measures the host against raw isolated-vm baselines (and the gateway's checks
 // against the same calls with them off, monitoring on against monitoring off), each pair in the
 // same run, and writes benchmarks/results/. Start node with --no-node-snapshot (isolated-vm needs it).
-// The WebAssembly runtime is measured against bare worker threads and the Extism JS SDK.
-// `BENCH_ONLY=wasm` (comma-separated groups: js, gateway, idle, wasm) runs only those groups
+// The WebAssembly runtime is measured against bare worker threads and the Extism JS SDK, the
+// Python runtime against bare worker threads (a postMessage echo; plain Pyodide).
+// `BENCH_ONLY=wasm` (comma-separated groups: js, gateway, idle, wasm, python) runs only those groups
 // and prints the table without writing benchmarks/results/.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,9 @@ import { loadTime } from './load-time.js';
 import { wasmCallLatency } from './wasm-call-latency.js';
 import { wasmLoadTime } from './wasm-load-time.js';
 import { wasmIdleMemory } from './wasm-memory.js';
+import { pythonCallLatency } from './python-call-latency.js';
+import { pythonLoadTime } from './python-load-time.js';
+import { pythonMemory } from './python-memory.js';
 import { machineInfo } from './machine.js';
 import { monitoringCallLatency } from './monitoring-overhead.js';
 import { resultsDir } from './paths.js';
@@ -33,9 +37,13 @@ const WASM_UNPINNED_WHY =
   'Unpinned Wasm call latencies: the piscina worker, the raw worker and the Extism worker are separate threads, and each ' +
   "may or may not share the main thread's CPU, so the unpinned ratios can move between runs for the same reason. The pinned rows are the ones judged.";
 
+const PYTHON_UNPINNED_WHY =
+  "Unpinned Python call latency: the plugin's piscina worker and the raw workers are separate threads that may or may not share the main thread's CPU, " +
+  'so the unpinned ratio can move between runs for the same reason. The pinned row is the one judged.';
+
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
-const GROUPS = ['js', 'gateway', 'idle', 'wasm'] as const;
+const GROUPS = ['js', 'gateway', 'idle', 'wasm', 'python'] as const;
 type Group = (typeof GROUPS)[number];
 
 /** The groups `BENCH_ONLY` names (all when unset). */
@@ -107,6 +115,24 @@ async function main(): Promise<void> {
       done(await wasmLoadTime(join(tmp, 'wasm-load')));
       log('RSS per idle Wasm plugin (child processes)…');
       done(await wasmIdleMemory(join(tmp, 'wasm-memory')));
+    }
+    if (runs('python')) {
+      log('Python call latency vs a raw worker, pinned to one CPU (child process)…');
+      const pinned = await runPinned(join(tmp, 'python-pinned'), 0, 'python');
+      log('Python call latency, unpinned…');
+      const unpinned = placed(await pythonCallLatency(join(tmp, 'python-call')), 'unpinned', 'unpinned');
+      if ('results' in pinned) {
+        for (const r of pinned.results) done(placed(r, `pinned to CPU ${pinned.cpu}`, 'pinned'));
+        done(unpinned, indicative);
+        why.push(PYTHON_UNPINNED_WHY);
+      } else {
+        log(`pinned Python timings unavailable (${pinned.error}); judging the unpinned one instead`);
+        done(unpinned);
+      }
+      log('Python plugin load + start + unload (snapshot warm) vs plain loadPyodide()…');
+      done(await pythonLoadTime(join(tmp, 'python-load')));
+      log('RSS per additional Python plugin (child processes)…');
+      done(await pythonMemory(join(tmp, 'python-memory')));
     }
     if (runs('idle')) {
       log('idle memory and CPU, monitoring on and off (child processes, ~60 s per round)…');

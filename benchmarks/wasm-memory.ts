@@ -1,21 +1,12 @@
-import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { judge, type BenchmarkResult } from './benchmark-result.js';
 import { median } from './stats.js';
-import type { WasmMemoryMessage, WasmRssSample } from './wasm-memory-child.js';
+import { measureRssIn, type RssSample } from './sandbox-rss.js';
 
 const CHILD = fileURLToPath(new URL('./wasm-memory-child.js', import.meta.url));
 
-function measureIn(kind: WasmRssSample['kind'], tmp: string, n: number): Promise<WasmRssSample> {
-  return new Promise((resolve, reject) => {
-    const child = fork(CHILD, [kind, tmp, String(n)], { execArgv: ['--no-node-snapshot', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let sample: WasmRssSample | undefined;
-    child.on('message', (m: WasmMemoryMessage) => (m.type === 'rss' ? (sample = m.sample) : reject(new Error(`wasm memory child (${kind}) failed:\n${m.message}`))));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => (sample ? resolve(sample) : reject(new Error(`wasm memory child (${kind}) exited with ${signal ?? `code ${code}`} before reporting`))));
-  });
-}
+const measureIn = (kind: RssSample['kind'], tmp: string, n: number) => measureRssIn(CHILD, 'wasm', kind, tmp, n);
 
 /**
  * RSS growth per idle Wasm plugin (loaded and started in one host: a piscina pool of one
@@ -27,11 +18,11 @@ function measureIn(kind: WasmRssSample['kind'], tmp: string, n: number): Promise
  * const result = await wasmIdleMemory(tmp); result.ours; // MB per plugin
  */
 export async function wasmIdleMemory(tmp: string, options = { rounds: 2, n: 20 }): Promise<BenchmarkResult> {
-  const samples: WasmRssSample[] = [];
+  const samples: RssSample[] = [];
   for (let round = 0; round < options.rounds; round++) {
     for (const kind of ['ours', 'raw'] as const) samples.push(await measureIn(kind, join(tmp, `wasm-rss-${round}-${kind}`), options.n));
   }
-  const of = (kind: WasmRssSample['kind']) => samples.filter((s) => s.kind === kind);
+  const of = (kind: RssSample['kind']) => samples.filter((s) => s.kind === kind);
   return judge({
     id: 'wasm-idle-memory',
     title: `RSS per idle Wasm plugin (N=${options.n}, loaded and started)`,
