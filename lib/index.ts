@@ -24,8 +24,8 @@ export { PermissionSet, policyViolations, type HostPermissionPolicy } from './ga
 export { IRuntimeFactory, type PluginRuntime, type RuntimeMetrics } from './runtimes/runtime.js';
 export { RuntimeFactory } from './runtimes/runtime-factory.js';
 export { IPluginRegistry, PluginRegistry, discoverPlugins, type PluginDescriptor } from './registry/plugin-registry.js';
-export { validateManifest, parseManifest, readManifestFile, effectiveLimits } from './registry/manifest.js';
-export type { PluginManifest, ResourceLimits, Permission, DependencySpec } from './registry/manifest-schema.js';
+export { validateManifest, parseManifest, readManifestFile, effectiveLimits, effectiveThreads } from './registry/manifest.js';
+export type { PluginManifest, ResourceLimits, Permission, DependencySpec, Threads } from './registry/manifest-schema.js';
 export { DependencyGraph } from './registry/dependency-graph.js';
 export { signPlugin, verifyPlugin, generateKeyPair, hashPluginFiles } from './registry/integrity.js';
 export { PLUGIN_API_VERSION } from './version.js';

@@ -162,6 +162,30 @@ export const ThresholdsSchema = Type.Object(
   { additionalProperties: false, description: 'Monitoring thresholds for this plugin, overriding the host defaults.' },
 );
 
+/** Most worker threads one plugin may ask for. */
+export const MAX_PLUGIN_THREADS = 16;
+
+export const ThreadsSchema = Type.Object(
+  {
+    min: Type.Optional(Type.Integer({ minimum: 1, description: 'Threads started when the plugin loads (default 1).' })),
+    max: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_PLUGIN_THREADS,
+        description: `Threads the plugin may scale to under load, at most ${MAX_PLUGIN_THREADS} (default 1; above 1 needs \`stateless: true\`).`,
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Worker threads of a wasm or python plugin, each with its own memory. Default 1, so in-memory state is stable between calls; ' +
+      'a stateless plugin may run between min and max threads with load.',
+  },
+);
+/** Worker threads a wasm or python plugin runs on, e.g. `{ min: 1, max: 4 }`. */
+export type Threads = Static<typeof ThreadsSchema>;
+
 export const ManifestSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String({ description: 'Path or URL of this JSON Schema, for editors.' })),
@@ -192,8 +216,9 @@ export const ManifestSchema = Type.Object(
       }),
     ),
     stateless: Type.Optional(
-      Type.Boolean({ description: 'When true, the host may run several instances or restart freely.' }),
+      Type.Boolean({ description: 'When true, the plugin keeps no in-memory state between calls: a wasm or python plugin may then run on several threads (`threads`), and its idle worker may be ended and started again.' }),
     ),
+    threads: Type.Optional(ThreadsSchema),
     integrity: Type.Optional(PluginIntegritySchema),
     signature: Type.Optional(PluginSignatureSchema),
     contributes: Type.Optional(
@@ -235,6 +260,15 @@ export const HOST_MAXIMUM_LIMITS: Required<ResourceLimits> = Object.freeze({
   maxFileHandles: 256,
   executionTimeoutMs: 300000,
 });
+
+/**
+ * Threads a plugin gets when its manifest leaves `threads` (or a field of it) out: one, so its
+ * in-memory state is the same on every call.
+ *
+ * @example
+ * const { min, max } = { ...DEFAULT_THREADS, ...manifest.threads };
+ */
+export const DEFAULT_THREADS: Required<Threads> = Object.freeze({ min: 1, max: 1 });
 
 /** `$id` of the published manifest schema. */
 export const MANIFEST_SCHEMA_ID = 'https://logomesh.dev/schemas/plugin-manifest.schema.json';

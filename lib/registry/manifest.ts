@@ -17,6 +17,7 @@ import { ManifestError, type ManifestProblem } from '../errors.js';
 import { PLUGIN_API_VERSION } from '../version.js';
 import {
   DEFAULT_RESOURCE_LIMITS,
+  DEFAULT_THREADS,
   HOST_MAXIMUM_LIMITS,
   PLUGIN_ID_PATTERN,
   manifestJsonSchema,
@@ -24,6 +25,7 @@ import {
   type PluginManifest,
   type PluginRuntimeKind,
   type ResourceLimits,
+  type Threads,
 } from './manifest-schema.js';
 
 /** What the host allows; both default to this host's values. */
@@ -115,6 +117,16 @@ export function effectiveLimits(manifest: PluginManifest, hostLimits?: Required<
   const limits = { ...DEFAULT_RESOURCE_LIMITS, ...manifest.resourceLimits };
   if (hostLimits) for (const key of LIMIT_KEYS) limits[key] = Math.min(limits[key], hostLimits[key]);
   return limits;
+}
+
+/**
+ * The threads a plugin runs on: its manifest's `threads` over {@link DEFAULT_THREADS}.
+ *
+ * @example
+ * effectiveThreads({ ...manifest, stateless: true, threads: { max: 4 } }); // { min: 1, max: 4 }
+ */
+export function effectiveThreads(manifest: PluginManifest): Required<Threads> {
+  return { ...DEFAULT_THREADS, ...manifest.threads };
 }
 
 // ---------------------------------------------------------------- schema problems
@@ -233,6 +245,7 @@ function semanticProblems(m: Json, options: ManifestValidationOptions): Manifest
     ...permissionProblems(m),
     ...dependencyProblems(m),
     ...limitProblems(m, options.hostLimits ?? HOST_MAXIMUM_LIMITS),
+    ...threadProblems(m),
     ...pathMapProblems(m),
   ];
 }
@@ -424,6 +437,38 @@ function limitProblems(m: Json, hostLimits: Required<ResourceLimits>): ManifestP
       hint: `lower ${key} to at most ${hostLimits[key]}, the maximum this host allows`,
     }];
   });
+}
+
+/** Runtimes that run a plugin on worker threads, where `threads` applies. */
+const THREADED_RUNTIMES: readonly string[] = ['wasm', 'python'];
+
+function threadProblems(m: Json): ManifestProblem[] {
+  if (!isRecord(m.threads)) return [];
+  if (typeof m.runtime === 'string' && !THREADED_RUNTIMES.includes(m.runtime)) {
+    return [{
+      pointer: '/threads',
+      message: `threads apply to wasm and python plugins, not to ${m.runtime} plugins`,
+      hint: `remove 'threads': a ${m.runtime} plugin runs in one sandbox`,
+    }];
+  }
+  const min = typeof m.threads.min === 'number' ? m.threads.min : DEFAULT_THREADS.min;
+  const max = typeof m.threads.max === 'number' ? m.threads.max : DEFAULT_THREADS.max;
+  if (min > max) {
+    return [{
+      pointer: '/threads/min',
+      message: `threads.min ${min} is above threads.max ${max}`,
+      hint: `lower threads.min to at most ${max}, or raise threads.max to at least ${min}`,
+    }];
+  }
+  if (max > 1 && m.stateless !== true) {
+    return [{
+      pointer: '/threads/max',
+      message: `threads.max ${max} needs a stateless plugin`,
+      hint: "each thread has its own memory, so in-memory state would differ between threads: set 'stateless': true " +
+        'if the plugin keeps no state between calls, or use threads.max 1',
+    }];
+  }
+  return [];
 }
 
 /** Paths in `integrity.files` keys and UI contribution entries must stay inside the plugin. */

@@ -1,10 +1,12 @@
 import { join } from 'node:path';
 import { inject, injectable } from 'tsyringe';
 import { IHostOptions } from '../di/tokens.js';
+import { effectiveThreads } from '../registry/manifest.js';
 import { JsRuntime, type JsRuntimeOptions } from './js/js-runtime.js';
 import { ModuleCompiler } from './js/module-compiler.js';
 import { PythonRuntime, type PythonRuntimeOptions } from './python/python-runtime.js';
 import { SnapshotCache } from './python/snapshot-cache.js';
+import { ScalingRuntime } from './scaling-runtime.js';
 import { WasmRuntime } from './wasm/wasm-runtime.js';
 import type { IRuntimeFactory, PluginRuntime, RuntimeInit } from './runtime.js';
 
@@ -13,11 +15,15 @@ export interface RuntimeFactoryOptions extends JsRuntimeOptions {
   python?: PythonRuntimeOptions;
   /** Where compiled plugin code is cached (`<dataDir>/cache`). */
   dataDir?: string;
+  /** `scaleOnHighLoad` (the host's `policies` over `monitoring`): stateless plugins add threads under load. Default true. */
+  policies?: { scaleOnHighLoad?: boolean };
+  monitoring?: { scaleOnHighLoad?: boolean };
 }
 
 /**
  * Builds the runtime a manifest's `runtime` field names. A new language is one more entry
- * here and a folder under lib/runtimes/.
+ * here and a folder under lib/runtimes/. A stateless wasm or python plugin whose manifest asks
+ * for `threads.max` above 1 gets a {@link ScalingRuntime} of single-thread replicas.
  *
  * @example
  * const runtime = factory.create({ pluginId, dir, manifest, limits, gateway, onCrash });
@@ -37,8 +43,16 @@ export class RuntimeFactory implements IRuntimeFactory {
   }
 
   create(init: RuntimeInit): PluginRuntime {
-    if (init.manifest.runtime === 'wasm') return new WasmRuntime(init, this.options);
-    if (init.manifest.runtime === 'python') return new PythonRuntime(init, { maxPayloadBytes: this.options.maxPayloadBytes, snapshots: this.snapshots, ...this.options.python });
-    return new JsRuntime(init, this.compiler, this.options);
+    const { runtime } = init.manifest;
+    if (runtime !== 'wasm' && runtime !== 'python') return new JsRuntime(init, this.compiler, this.options);
+    const single = (replica: RuntimeInit): PluginRuntime =>
+      runtime === 'wasm'
+        ? new WasmRuntime(replica, this.options)
+        : new PythonRuntime(replica, { maxPayloadBytes: this.options.maxPayloadBytes, snapshots: this.snapshots, ...this.options.python });
+    // One thread unless a stateless plugin asks for more: the single-thread path stays as it is.
+    const { min, max } = effectiveThreads(init.manifest);
+    if (max <= 1) return single(init);
+    const scaleOnHighLoad = this.options.policies?.scaleOnHighLoad ?? this.options.monitoring?.scaleOnHighLoad ?? true;
+    return new ScalingRuntime(init, single, { min, max, scaleOnHighLoad });
   }
 }

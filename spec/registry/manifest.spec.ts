@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { ManifestError, type ManifestProblem } from '../../lib/errors.js';
 import {
   effectiveLimits,
+  effectiveThreads,
   parseManifest,
   readManifestFile,
   validateManifest,
@@ -278,6 +279,44 @@ describe('registry/manifest', () => {
     it('rejects a UI contribution entry outside the plugin folder', () => {
       const contributes = { ui: [{ point: 'sidebar', id: 'x', entry: '/etc/passwd' }] };
       onlyProblem(withField('contributes', contributes), '/contributes/ui/0/entry');
+    });
+  });
+
+  describe('threads', () => {
+    const wasm = (extra: Record<string, unknown>) => ({ ...minimal(), entryPoint: 'plugin.wasm', runtime: 'wasm', ...extra });
+
+    it('accepts threads for a stateless wasm or python plugin, and one thread for any wasm plugin', () => {
+      expect(validateManifest(wasm({ stateless: true, threads: { min: 2, max: 16 } })).valid).to.equal(true);
+      expect(validateManifest({ ...minimal(), entryPoint: 'main.py', runtime: 'python', stateless: true, threads: { max: 4 } }).valid).to.equal(true);
+      expect(validateManifest(wasm({ threads: { min: 1, max: 1 } })).valid).to.equal(true);
+      expect(validateManifest(wasm({ threads: {} })).valid).to.equal(true);
+    });
+
+    it('rejects threads on a nodejs plugin at /threads', () => {
+      const p = onlyProblem(withField('threads', { max: 1 }), '/threads');
+      expect(p.hint).to.contain("remove 'threads'");
+    });
+
+    it('rejects more than one thread for a plugin that is not stateless, and says why', () => {
+      expect(onlyProblem(wasm({ threads: { max: 2 } }), '/threads/max').hint).to.contain('stateless').and.contain('state would differ between threads');
+      onlyProblem(wasm({ stateless: false, threads: { max: 2 } }), '/threads/max');
+    });
+
+    it('rejects min above max (max defaults to 1)', () => {
+      onlyProblem(wasm({ stateless: true, threads: { min: 3, max: 2 } }), '/threads/min');
+      expect(onlyProblem(wasm({ stateless: true, threads: { min: 2 } }), '/threads/min').hint).to.contain('threads.max');
+    });
+
+    it('rejects thread counts outside 1..16 and unknown fields by the schema', () => {
+      onlyProblem(wasm({ stateless: true, threads: { max: 17 } }), '/threads/max');
+      onlyProblem(wasm({ stateless: true, threads: { min: 0, max: 2 } }), '/threads/min');
+      onlyProblem(wasm({ stateless: true, threads: { max: 2.5 } }), '/threads/max');
+      onlyProblem(wasm({ threads: { count: 2 } }), '/threads/count');
+    });
+
+    it('effectiveThreads fills the defaults: one thread', () => {
+      expect(effectiveThreads(wasm({}) as PluginManifest)).to.deep.equal({ min: 1, max: 1 });
+      expect(effectiveThreads(wasm({ stateless: true, threads: { max: 4 } }) as PluginManifest)).to.deep.equal({ min: 1, max: 4 });
     });
   });
 
