@@ -6,6 +6,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../../errors.js';
+import type { PyodideCodeCache, PyodideFiles } from './realm.js';
 
 /** Host → worker: a piscina task. */
 export type PythonWorkerTask = PythonLoadTask | PythonInvokeTask;
@@ -36,6 +37,12 @@ export interface PythonLoadTask {
   snapshot?: Uint8Array;
   /** Take a snapshot right after boot, before any plugin code runs; returned as the reply's `snapshot`. */
   makeSnapshot?: boolean;
+  /**
+   * Pyodide's files, read and rewritten once by the host (bytes in SharedArrayBuffers; see
+   * `sharedPyodideFiles`); without them the worker reads the package itself. Without a
+   * `codeCache` in them the reply carries one, made after boot before any plugin code ran.
+   */
+  pyodide?: PyodideFiles;
 }
 
 /** Run one invocation: JSON text of a `PluginInvocation` (lib/runtimes/protocol.ts). */
@@ -61,6 +68,8 @@ export interface PythonWorkerStats {
   elapsedMs: number;
   /** Load with `makeSnapshot` only: the memory snapshot (≈ 20 MB), taken before the plugin was imported. */
   snapshot?: Uint8Array;
+  /** Load with `pyodide` files lacking a code cache only: V8's code cache of Pyodide's scripts. */
+  codeCache?: PyodideCodeCache;
 }
 
 /** The host API a worker reaches over comlink; every method is one gateway operation. */

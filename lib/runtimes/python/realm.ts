@@ -18,7 +18,9 @@
  *   callback rejects with outer errors), `Error.prepareStackTrace` is pinned to undefined (Node
  *   calls a realm's hook with stack frames), the dynamic library loader and
  *   `emscripten_run_script*` are replaced by functions that throw;
- * - bytes (wasm, stdlib, snapshot) are copied into Uint8Arrays allocated inside the realm; the
+ * - bytes (wasm, stdlib, snapshot) are copied into Uint8Arrays allocated inside the realm (the
+ *   host's shared copies and V8's code cache never enter it; the inner copies are dropped once
+ *   booted); the
  *   outer functions the realm needs (timers, clock, randomness, the interrupt flag, the host
  *   bridge) are closed over by inner functions that take and return primitives only and never
  *   let an outer error through;
@@ -42,16 +44,27 @@ import vm from 'node:vm';
 
 const PAGE = 65536;
 
-/** The files of the pyodide package the realm needs, read once per thread. */
-interface PyodideFiles {
+/**
+ * The files of the pyodide package the realm needs. The host reads and rewrites them once per
+ * process ({@link sharedPyodideFiles}) and hands them to every worker in the load task: the
+ * byte arrays live in SharedArrayBuffers (no copy per worker), and `codeCache` holds V8's code
+ * cache of the two scripts, made by an earlier realm of this process (never read from disk).
+ */
+export interface PyodideFiles {
   asm: string;
   loader: string;
   wasm: Uint8Array;
   stdlib: Uint8Array;
   lock: string;
   version: string;
+  codeCache?: PyodideCodeCache;
 }
-let files: PyodideFiles | undefined;
+
+/** V8 code cache (`vm.Script` cachedData) of the rewritten `pyodide.asm.js` and `pyodide.js`. */
+export interface PyodideCodeCache {
+  asm: Uint8Array;
+  loader: Uint8Array;
+}
 
 /** Text rewrites of Pyodide's JS: each must match, so a changed Pyodide fails closed. */
 const REWRITES: { what: string; from: string | RegExp; to: string; count?: number }[] = [
@@ -86,12 +99,15 @@ function rewrite(source: string, file: string, rules: typeof REWRITES): string {
   return out;
 }
 
-/** Reads (once) the pyodide package files next to its `package.json`. */
-export function pyodideFiles(): PyodideFiles {
-  if (files) return files;
-  const dir = dirname(fileURLToPath(import.meta.resolve('pyodide/package.json')));
+function pyodideDir(): string {
+  return dirname(fileURLToPath(import.meta.resolve('pyodide/package.json')));
+}
+
+/** Reads the pyodide package files next to its `package.json` and rewrites its JS (see REWRITES). */
+export function readPyodideFiles(): PyodideFiles {
+  const dir = pyodideDir();
   const version = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
-  files = {
+  return {
     asm: rewrite(readFileSync(join(dir, 'pyodide.asm.js'), 'utf8'), 'pyodide.asm.js', REWRITES),
     loader: rewrite(readFileSync(join(dir, 'pyodide.js'), 'utf8'), 'pyodide.js', REWRITES.slice(0, 2)),
     wasm: readFileSync(join(dir, 'pyodide.asm.wasm')),
@@ -99,7 +115,47 @@ export function pyodideFiles(): PyodideFiles {
     lock: readFileSync(join(dir, 'pyodide-lock.json'), 'utf8'),
     version,
   };
-  return files;
+}
+
+let shared: Promise<PyodideFiles> | undefined;
+/** Keeps V8's compiled wasm module alive, so every worker's instantiation finds it in V8's cache. */
+let compiled: object | undefined;
+/** The global WebAssembly (the compiler's ES lib here does not declare it). */
+const Wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<object> } }).WebAssembly;
+
+/**
+ * The pyodide files for the load tasks of this process (host side): read and rewritten once,
+ * the wasm and stdlib bytes in SharedArrayBuffers that every worker reads without a copy of
+ * its own. The wasm is also compiled here once and the module kept: V8 shares compiled wasm
+ * code across the threads of a process by the module's bytes, so a worker instantiating the
+ * same bytes (inside its realm, from its own inner copy) neither compiles nor holds its own code.
+ * The module stays on the host thread; no realm ever sees it.
+ */
+export function sharedPyodideFiles(): Promise<PyodideFiles> {
+  return (shared ??= (async () => {
+    const f = readPyodideFiles();
+    const share = (bytes: Uint8Array): Uint8Array => {
+      const out = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+      out.set(bytes);
+      return out;
+    };
+    const files = { ...f, wasm: share(f.wasm), stdlib: share(f.stdlib) };
+    try {
+      compiled = await Wasm.compile(f.wasm);
+    } catch {
+      // Only a speed-up: each worker compiles on its own then.
+    }
+    return files;
+  })().catch((e: unknown) => {
+    shared = undefined;
+    throw e;
+  }));
+}
+
+/** Drops the process's shared pyodide files and compiled module (tests, memory). */
+export function forgetSharedPyodideFiles(): void {
+  shared = undefined;
+  compiled = undefined;
 }
 
 /** What the outer side hands the realm: primitives in, primitives out. */
@@ -147,6 +203,8 @@ export interface PyodideRealm {
   control: RealmControl;
   /** Runs Python `module.name(arg)` (returning an awaitable of a str) to completion. */
   invoke(module: string, name: string, arg: string): Promise<string>;
+  /** V8's code cache of Pyodide's scripts, for {@link PyodideFiles.codeCache} of later realms. */
+  codeCache(): PyodideCodeCache;
 }
 
 /**
@@ -315,6 +373,10 @@ const INNER_SOURCE = String.raw`'use strict';
       if (snapshotPath) config._loadSnapshot = files.get(snapshotPath);
       g.loadPyodide(config).then((api) => {
         py = api;
+        // Pyodide keeps its config (the snapshot) and the wasm loader's closure (the wasm bytes):
+        // neither is needed once booted.
+        config._loadSnapshot = undefined;
+        py._module.instantiateWasm = undefined;
         py.setInterruptBuffer(signals);
         host(outerDone, Number(id), 'ok\n');
       }).catch((e) => { say(e); host(outerDone, Number(id), 'error\n' + String((e && e.message) || e)); });
@@ -364,15 +426,19 @@ const INNER_SOURCE = String.raw`'use strict';
  */
 export async function createPyodideRealm(
   host: RealmHost,
-  options: { snapshot?: Uint8Array; makeSnapshot?: boolean } = {},
+  options: { snapshot?: Uint8Array; makeSnapshot?: boolean; files?: PyodideFiles } = {},
 ): Promise<PyodideRealm & { control: RealmControl & { text(path: string, text: string): void } }> {
-  const f = pyodideFiles();
+  const f = options.files ?? readPyodideFiles();
   const maxPages = Math.floor(host.maxMemoryBytes / PAGE);
   const context = vm.createContext(Object.create(null), {
     name: 'logomesh-python',
     codeGeneration: { strings: false, wasm: true },
   });
-  const run = (source: string, filename: string): unknown => new vm.Script(source, { filename }).runInContext(context);
+  const run = (source: string, filename: string, cachedData?: Uint8Array): vm.Script => {
+    const script = new vm.Script(source, { filename, ...(cachedData ? { cachedData } : {}) });
+    script.runInContext(context);
+    return script;
+  };
 
   // Inner asynchronous work reports through one outer function taking an id and a string:
   // the outer side never awaits an inner promise (awaiting calls its `then` with outer
@@ -386,7 +452,9 @@ export async function createPyodideRealm(
   };
   const timers = new Map<number, NodeJS.Timeout | NodeJS.Immediate>();
   let nextTimer = 0;
-  const install = run(INNER_SOURCE, 'logomesh-realm.js') as (...args: unknown[]) => RealmControl & { text(path: string, text: string): void };
+  const install = new vm.Script(INNER_SOURCE, { filename: 'logomesh-realm.js' }).runInContext(context) as (
+    ...args: unknown[]
+  ) => RealmControl & { text(path: string, text: string): void };
   const control = install(
     (callback: () => void, ms: number): number => {
       const id = ++nextTimer;
@@ -449,8 +517,8 @@ export async function createPyodideRealm(
     maxPages,
   );
   // Code loaded into the realm: Pyodide's module factory and its loader (rewritten, see REWRITES).
-  run(f.asm, 'pyodide.asm.js');
-  run(f.loader, 'pyodide.js');
+  const asmScript = run(f.asm, 'pyodide.asm.js', f.codeCache?.asm);
+  const loaderScript = run(f.loader, 'pyodide.js', f.codeCache?.loader);
   control.alloc('/pyodide/pyodide.asm.wasm', f.wasm.length).set(f.wasm);
   control.alloc('/pyodide/python_stdlib.zip', f.stdlib.length).set(f.stdlib);
   control.text('/pyodide/pyodide-lock.json', f.lock);
@@ -471,5 +539,7 @@ export async function createPyodideRealm(
     control.invoke(call.id, module, name, arg);
     return call.done;
   };
-  return { context, control, invoke };
+  // V8's code cache of both scripts after boot (functions compiled so far included): bytes only.
+  const codeCache = (): PyodideCodeCache => ({ asm: asmScript.createCachedData(), loader: loaderScript.createCachedData() });
+  return { context, control, invoke, codeCache };
 }

@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { PyodideCodeCache } from './realm.js';
 
 /** What a load gets from the cache: a snapshot to restore, or the job of making one. */
 export interface SnapshotLease {
@@ -23,7 +24,11 @@ const SNAPSHOT_INPUTS = ['./realm.js', './sdk.js', './worker.js'];
  * per plugin); later loads restore it. With a directory the snapshot is also kept on disk
  * (`<dataDir>/cache/pyodide/<key>.snapshot`), so a restarted host skips the cold boot too. The
  * key hashes the Pyodide version and the sandbox's own code, so an upgrade never restores a
- * stale snapshot.
+ * stale snapshot. The snapshot is kept in a SharedArrayBuffer: load tasks hand it to their
+ * worker without a copy each.
+ *
+ * It also keeps V8's code cache of Pyodide's scripts ({@link keepCodeCache}), in memory only:
+ * it is bytecode V8 trusts, so it is only ever taken from a realm of this process.
  *
  * @example
  * const lease = await snapshots.acquire();
@@ -35,13 +40,26 @@ export class SnapshotCache {
   private static snapshot?: Uint8Array;
   private static making?: Promise<void>;
   private static key?: Promise<string>;
+  private static code?: PyodideCodeCache;
   private fromDisk?: Promise<void>;
 
   constructor(private readonly dir?: string) {}
 
-  /** Drops the in-memory snapshot (≈ 20 MB); the next load reads it from disk or makes it again. */
+  /** Drops the in-memory snapshot (≈ 20 MB) and code cache; the next load reads it from disk or makes it again. */
   static forget(): void {
     SnapshotCache.snapshot = undefined;
+    SnapshotCache.code = undefined;
+  }
+
+  /** V8's code cache of Pyodide's scripts, once a load made one. */
+  codeCache(): PyodideCodeCache | undefined {
+    return SnapshotCache.code;
+  }
+
+  /** Keeps the code cache a load made (the first one offered). */
+  keepCodeCache(cache: PyodideCodeCache | undefined): void {
+    if (!cache || SnapshotCache.code || !(cache.asm?.byteLength > 0) || !(cache.loader?.byteLength > 0)) return;
+    SnapshotCache.code = { asm: shared(cache.asm), loader: shared(cache.loader) };
   }
 
   async acquire(): Promise<SnapshotLease> {
@@ -58,7 +76,7 @@ export class SnapshotCache {
         make: true,
         offer: (snapshot) => {
           if (snapshot && snapshot.byteLength > 0) {
-            SnapshotCache.snapshot = snapshot;
+            SnapshotCache.snapshot = shared(snapshot);
             void this.writeDisk(snapshot);
           }
           SnapshotCache.making = undefined;
@@ -82,7 +100,7 @@ export class SnapshotCache {
   private async readDisk(): Promise<void> {
     try {
       const bytes = await readFile(join(this.dir!, `${await this.keyOf()}.snapshot`));
-      if (!SnapshotCache.snapshot && bytes.byteLength > 0) SnapshotCache.snapshot = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      if (!SnapshotCache.snapshot && bytes.byteLength > 0) SnapshotCache.snapshot = shared(bytes);
     } catch {
       // No snapshot on disk yet: the first load makes one.
     }
@@ -100,4 +118,12 @@ export class SnapshotCache {
       // A cache that cannot be written only costs the next process a cold boot.
     }
   }
+}
+
+/** A copy of `bytes` in a SharedArrayBuffer (structured clone shares it instead of copying it). */
+function shared(bytes: Uint8Array): Uint8Array {
+  if (bytes.buffer instanceof SharedArrayBuffer) return bytes;
+  const out = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  out.set(bytes);
+  return out;
 }

@@ -26,7 +26,7 @@ import type { SerializedError } from '../../errors.js';
 import { portEndpoint } from '../comlink-endpoint.js';
 import { serveInvocations } from '../invocation-channel.js';
 import type { PythonHostApi, PythonLoadTask, PythonWorkerOutcome, PythonWorkerReply, PythonWorkerTask } from './python-protocol.js';
-import { createPyodideRealm, type PyodideRealm } from './realm.js';
+import { createPyodideRealm, type PyodideCodeCache, type PyodideRealm } from './realm.js';
 import { LOGOMESH_PY, PLUGIN_DIR, RUNTIME_MODULE, RUNTIME_PY, SDK_DIR } from './sdk.js';
 
 type Limit = 'payload' | 'requests' | 'memory' | 'interrupted';
@@ -53,11 +53,13 @@ export default async function handle(task: PythonWorkerTask): Promise<PythonWork
   if (interrupt) Atomics.store(interrupt, 0, 0);
   let outcome: PythonWorkerOutcome;
   let snapshot: Uint8Array | undefined;
+  let codeCache: PyodideCodeCache | undefined;
   try {
     if (task.type === 'load') {
       const loaded = await load(task);
       outcome = loaded.outcome;
       snapshot = loaded.snapshot;
+      codeCache = loaded.codeCache;
     } else {
       outcome = decode(await loadedPlugin().realm.invoke(RUNTIME_MODULE, 'invoke', task.invocation));
     }
@@ -71,10 +73,11 @@ export default async function handle(task: PythonWorkerTask): Promise<PythonWork
   else if (!outcome.ok && 'limit' in outcome && outcome.limit === 'memory') outcome = { ...outcome, size: memoryBytes };
   const reply: PythonWorkerReply = { ...outcome, memoryBytes, elapsedMs: performance.now() - started };
   if (snapshot) reply.snapshot = snapshot;
+  if (codeCache) reply.codeCache = codeCache;
   return reply;
 }
 
-async function load(task: PythonLoadTask): Promise<{ outcome: PythonWorkerOutcome; snapshot?: Uint8Array }> {
+async function load(task: PythonLoadTask): Promise<{ outcome: PythonWorkerOutcome; snapshot?: Uint8Array; codeCache?: PyodideCodeCache }> {
   if (plugin || loading) throw new Error('this worker already hosts a plugin');
   loading = true;
   const files = checkFiles(task);
@@ -118,7 +121,7 @@ async function load(task: PythonLoadTask): Promise<{ outcome: PythonWorkerOutcom
         post(JSON.stringify({ op: 'log', level: stream === 'stdout' ? 'info' : 'warn', message: line.slice(0, 8192) }));
       },
     },
-    { snapshot: task.snapshot, makeSnapshot: task.makeSnapshot },
+    { snapshot: task.snapshot, makeSnapshot: task.makeSnapshot, files: task.pyodide },
   );
   const c = realm.control;
   c.writeText(`${SDK_DIR}/logomesh.py`, LOGOMESH_PY);
@@ -126,6 +129,8 @@ async function load(task: PythonLoadTask): Promise<{ outcome: PythonWorkerOutcom
   c.runPython(`import sys\nif ${JSON.stringify(SDK_DIR)} not in sys.path:\n    sys.path.insert(0, ${JSON.stringify(SDK_DIR)})\nimport ${RUNTIME_MODULE}`);
   // Taken before any plugin code ran and before the bridge exists (the snapshot holds no JS references).
   const snapshot = task.makeSnapshot ? new Uint8Array(c.makeSnapshot()) : undefined;
+  // Made before any plugin code ran too (a code cache is bytecode: the host keeps it in memory only).
+  const codeCache = task.pyodide && !task.pyodide.codeCache ? realm.codeCache() : undefined;
   c.seal();
   c.callPython(RUNTIME_MODULE, 'seal');
   c.installBridge(RUNTIME_MODULE);
@@ -134,7 +139,7 @@ async function load(task: PythonLoadTask): Promise<{ outcome: PythonWorkerOutcom
   // Every later task arrives on the invocation port (piscina keeps owning the thread).
   serveInvocations(task.invocations, handle);
   const answer = c.callPython(RUNTIME_MODULE, 'load', task.pluginId, normalise(task.entryPoint), '');
-  return { outcome: decode(String(answer)), snapshot };
+  return { outcome: decode(String(answer)), snapshot, codeCache };
 }
 
 /** Plugin file paths: relative, no `..`, no empty segments. */
