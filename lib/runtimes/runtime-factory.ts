@@ -15,6 +15,8 @@ export interface RuntimeFactoryOptions extends JsRuntimeOptions {
   python?: PythonRuntimeOptions;
   /** Where compiled plugin code is cached (`<dataDir>/cache`). */
   dataDir?: string;
+  /** Idle time after which a wasm or python plugin's worker may be ended (see HostOptions). */
+  idleWorkerMs?: number;
   /** `scaleOnHighLoad` (the host's `policies` over `monitoring`): stateless plugins add threads under load. Default true. */
   policies?: { scaleOnHighLoad?: boolean };
   monitoring?: { scaleOnHighLoad?: boolean };
@@ -48,7 +50,7 @@ export class RuntimeFactory implements IRuntimeFactory {
     const single = (replica: RuntimeInit): PluginRuntime =>
       runtime === 'wasm'
         ? new WasmRuntime(replica, this.options)
-        : new PythonRuntime(replica, { maxPayloadBytes: this.options.maxPayloadBytes, snapshots: this.snapshots, ...this.options.python });
+        : new PythonRuntime(replica, { maxPayloadBytes: this.options.maxPayloadBytes, idleWorkerMs: this.options.idleWorkerMs, snapshots: this.snapshots, ...this.options.python });
     // One thread unless a stateless plugin asks for more: the single-thread path stays as it is.
     const { min, max } = effectiveThreads(init.manifest);
     if (max <= 1) return single(init);

@@ -41,6 +41,12 @@ export interface PythonRuntimeOptions {
    * (default 192 MiB). The plugin's memory is Pyodide's linear memory, capped at `maxMemoryMB`.
    */
   runtimeHeapMB?: number;
+  /**
+   * Idle time after which the plugin's worker is ended to give its memory back, if the plugin
+   * is `stateless` or keeps its state with `serializeState`/`deserializeState`; the next
+   * invocation starts a new one (default 5 minutes; 0: never).
+   */
+  idleWorkerMs?: number;
   /** Pyodide snapshots (default: in memory only; the runtime factory keeps them under `<dataDir>/cache/pyodide`). */
   snapshots?: SnapshotCache;
 }
@@ -75,6 +81,8 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
   private readonly snapshots: SnapshotCache;
   /** The snapshot the load task made, if it was asked to. */
   private madeSnapshot?: Uint8Array;
+  /** The plugin's files as read (and checked) at load; a woken worker gets the same. */
+  private files?: { path: string; text: string }[];
 
   constructor(init: RuntimeInit, options: PythonRuntimeOptions = {}) {
     super(init, options.maxPayloadBytes ?? 4 * MB);
@@ -85,55 +93,68 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
     this.loadTimeoutMs = options.loadTimeoutMs ?? 30_000;
     this.runtimeHeapMB = options.runtimeHeapMB ?? 192;
     this.snapshots = options.snapshots ?? new SnapshotCache();
+    this.idleMs = options.idleWorkerMs ?? 5 * 60_000;
   }
 
   async load(): Promise<PluginDescription> {
     const { pluginId, manifest } = this.init;
     try {
-      const files = await readPythonPlugin(this.init.dir, manifest.entryPoint, pluginId, this.fileLimits);
-      this.startPool({ filename: WORKER_FILE, heapMB: this.memoryLimitMB + this.runtimeHeapMB });
-      const { port1, port2 } = new MessageChannel();
-      this.hostApi = exposeHostApi(port1, {
-        pluginId,
-        gateway: this.init.gateway,
-        maxPayloadBytes: this.maxPayload,
-        maxPending: this.maxPending,
-        onBytes: (n) => (this.boundaryBytes += n),
-      });
-      const [lease, pyodide] = await Promise.all([this.snapshots.acquire(), sharedPyodideFiles()]);
-      const codeCache = this.snapshots.codeCache();
-      const task: PythonLoadTask = {
-        type: 'load',
-        pluginId,
-        files,
-        entryPoint: manifest.entryPoint,
-        port: port2,
-        interrupt: this.interrupt.buffer as SharedArrayBuffer,
-        maxMemoryBytes: this.memoryLimitMB * MB,
-        maxPayloadBytes: this.maxPayload,
-        maxRequestsPerInvocation: this.maxRequests,
-        invocations: this.openInvocations(),
-        ...(lease.snapshot ? { snapshot: lease.snapshot } : {}),
-        ...(lease.make ? { makeSnapshot: true } : {}),
-        pyodide: codeCache ? { ...pyodide, codeCache } : pyodide,
-      };
-      const deadlineMs = Math.max(this.loadTimeoutMs, this.init.limits.executionTimeoutMs);
-      let described: unknown;
-      try {
-        described = await this.run(task, 'load', { deadlineMs }, [port2, task.invocations]);
-      } finally {
-        // Loads waiting for a snapshot go on either way (the next one makes it if this failed).
-        lease.offer(this.madeSnapshot);
-        this.madeSnapshot = undefined;
-      }
-      this.description = checkDescription(this.parse(described as string, 'load'), pluginId);
-      this.loaded = true;
-      return this.description;
+      this.files = await readPythonPlugin(this.init.dir, manifest.entryPoint, pluginId, this.fileLimits);
     } catch (error) {
       const failure = this.translate(error, 'load');
       await this.dispose();
       throw failure;
     }
+    return this.bootFirst();
+  }
+
+  /** A worker for the files read at load: at load, and again when a reaped worker wakes. */
+  protected override async boot(): Promise<PluginDescription> {
+    const { pluginId, manifest } = this.init;
+    this.startPool({ filename: WORKER_FILE, heapMB: this.memoryLimitMB + this.runtimeHeapMB });
+    const { port1, port2 } = new MessageChannel();
+    this.hostApi = exposeHostApi(port1, {
+      pluginId,
+      gateway: this.init.gateway,
+      maxPayloadBytes: this.maxPayload,
+      maxPending: this.maxPending,
+      onBytes: (n) => (this.boundaryBytes += n),
+    });
+    const [lease, pyodide] = await Promise.all([this.snapshots.acquire(), sharedPyodideFiles()]);
+    const codeCache = this.snapshots.codeCache();
+    const task: PythonLoadTask = {
+      type: 'load',
+      pluginId,
+      files: this.files!,
+      entryPoint: manifest.entryPoint,
+      port: port2,
+      interrupt: this.interrupt.buffer as SharedArrayBuffer,
+      maxMemoryBytes: this.memoryLimitMB * MB,
+      maxPayloadBytes: this.maxPayload,
+      maxRequestsPerInvocation: this.maxRequests,
+      invocations: this.openInvocations(),
+      ...(lease.snapshot ? { snapshot: lease.snapshot } : {}),
+      ...(lease.make ? { makeSnapshot: true } : {}),
+      pyodide: codeCache ? { ...pyodide, codeCache } : pyodide,
+    };
+    const deadlineMs = Math.max(this.loadTimeoutMs, this.init.limits.executionTimeoutMs);
+    let described: unknown;
+    try {
+      described = await this.execute(task, 'load', { deadlineMs }, [port2, task.invocations]);
+    } finally {
+      // Loads waiting for a snapshot go on either way (the next one makes it if this failed).
+      lease.offer(this.madeSnapshot);
+      this.madeSnapshot = undefined;
+    }
+    return checkDescription(this.parse(described as string, 'load'), pluginId);
+  }
+
+  protected override hookTask(hook: LifecycleHook, arg?: unknown): PythonWorkerTask {
+    return { type: 'invoke', invocation: this.encode(arg === undefined ? { type: 'hook', hook } : { type: 'hook', hook, arg }, hook) };
+  }
+
+  protected override hookResult(value: unknown, hook: LifecycleHook): unknown {
+    return value === null ? undefined : this.parse(value as string, hook);
   }
 
   async call(method: string, args: unknown[]): Promise<unknown> {
