@@ -62,6 +62,8 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   protected boundaryBytes = 0;
   /** Invocations run one after another; each turn ends when the worker is free again. */
   private turn: Promise<void> = Promise.resolve();
+  /** Settles when the worker has finished the task the current turn handed it. */
+  private working: Promise<void> = Promise.resolve();
   /** The host end of the invocation channel, once the worker serves it. */
   private invocations?: MessagePort;
   /** Whether the worker serves the invocation channel (its load task has finished). */
@@ -72,7 +74,9 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   private lastUsed = performance.now();
   private reaper?: NodeJS.Timeout;
   /** Set while the worker is reaped: the state `serializeState` gave, to hand back on waking. */
-  private reaped?: { state: unknown };
+  private reaped?: { state: unknown; started: boolean };
+  /** Whether `onStart` ran more recently than `onStop` (what a woken worker must repeat). */
+  private started = false;
   /** Idle time after which the worker is reaped (0: never). */
   protected idleMs = 0;
   /** The worker's limits are fixed when it starts; a later change needs a new sandbox. */
@@ -185,6 +189,7 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
 
   async dispose(): Promise<void> {
     this.disposing = true;
+    this.reaped = undefined;
     clearTimeout(this.reaper);
     this.closeChannel();
     this.closeInvocations();
@@ -221,52 +226,55 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
 
   protected alive(): void {
     if (this.dead) throw this.dead;
+    if (this.disposing) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' was stopped.`);
     if ((!this.pool && !this.reaped) || !this.description) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' is not loaded.`);
   }
 
   /** Runs one task in its turn, under the deadline, and returns its value or throws the typed error. */
   protected run(task: Task, operation: string, options: InvocationOptions = {}, transferList?: (ArrayBuffer | MessagePort)[]): Promise<unknown> {
-    return this.inTurn(async (release) => {
+    return this.inTurn(async () => {
+      if (this.disposing) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' was stopped before ${operation}.`);
       if (this.reaped) await this.wake();
-      return this.execute(task, operation, options, transferList, release);
+      return this.execute(task, operation, options, transferList);
     }, operation);
   }
 
   /**
-   * Runs `fn` when the previous turn has ended; the turn ends when `fn` calls `release` (the
-   * worker is free again, even if a caller gave up at its own deadline) or fails.
+   * Runs `fn` when the previous turn has ended. The turn ends when the worker is free again:
+   * at once when `fn` succeeded, and when the last task it handed over has settled when `fn`
+   * failed (a caller that gave up at its own deadline, a health probe, leaves the worker busy).
    */
-  private async inTurn<T>(fn: (release: () => void) => Promise<T>, operation = 'load'): Promise<T> {
+  private async inTurn<T>(fn: () => Promise<T>, operation = 'load'): Promise<T> {
     const previous = this.turn;
     let release!: () => void;
     this.turn = new Promise((resolve) => (release = resolve));
     await previous;
+    this.working = Promise.resolve();
     try {
       if (this.dead) throw this.dead;
-      const value = await fn(release);
+      const value = await fn();
       release();
       return value;
     } catch (error) {
-      release();
+      void this.working.then(release);
       throw this.translate(error, operation);
     }
   }
 
-  /** One task to the worker under the deadline; `release` is called when the worker is free again. */
-  protected execute(task: Task, operation: string, options: InvocationOptions = {}, transferList?: (ArrayBuffer | MessagePort)[], release?: () => void): Promise<unknown> {
+  /** One task to the worker under the deadline. */
+  protected execute(task: Task, operation: string, options: InvocationOptions = {}, transferList?: (ArrayBuffer | MessagePort)[]): Promise<unknown> {
     const pool = this.pool;
-    if (!pool) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' was stopped before ${operation}.`);
+    if (!pool || this.disposing) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' was stopped before ${operation}.`);
     const work = this.send(pool, task, transferList).then((reply) => {
       this.cpuTimeMs += reply.elapsedMs;
       if (reply.memoryBytes > 0) this.memoryBytes = reply.memoryBytes;
       return this.settle(reply, operation);
     });
-    const free = () => {
-      this.lastUsed = performance.now();
-      release?.();
-    };
-    // The next invocation starts when the worker is free, not when this caller gave up.
-    work.then(free, free);
+    // The turn ends when the worker is free, not when this caller gave up.
+    this.working = work.then(
+      () => void (this.lastUsed = performance.now()),
+      () => void (this.lastUsed = performance.now()),
+    );
     return this.withDeadline(work, operation, options);
   }
 
@@ -296,11 +304,15 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
     await this.inTurn(async () => {
       if (this.dead || this.disposing || this.reaped || !this.pool) return;
       if (performance.now() - this.lastUsed < this.idleMs) return this.armReaper();
+      const hooks = this.description!.hooks;
       let state: unknown = undefined;
-      if (this.description!.hooks.includes('serializeState')) {
+      if (hooks.includes('serializeState')) {
         state = this.hookResult!(await this.execute(this.hookTask!('serializeState'), 'serializeState'), 'serializeState');
       }
-      this.reaped = { state };
+      // As a host restart does: serializeState, onStop, … deserializeState, onStart.
+      const started = this.started;
+      if (started && hooks.includes('onStop')) this.hookResult!(await this.execute(this.hookTask!('onStop'), 'onStop'), 'onStop');
+      this.reaped = { state, started };
       this.closeChannel();
       this.closeInvocations();
       const pool = this.pool;
@@ -313,18 +325,34 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
     });
   }
 
-  /** Boots a reaped worker again (inside the caller's turn) and gives its state back. */
+  /**
+   * Boots a reaped worker again (inside the caller's turn), gives its state back and, if the
+   * plugin was started, runs `onStart`. A failure ends the plugin (crash): half a wake would
+   * leave a plugin without its state that the host believes healthy.
+   */
   private async wake(): Promise<void> {
-    const { state } = this.reaped!;
+    const { state, started } = this.reaped!;
     this.reaped = undefined;
-    const description = await this.boot!();
-    if (JSON.stringify(description) !== JSON.stringify(this.description)) {
-      throw this.crash(new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' described itself differently when its worker woke.`));
-    }
-    if (this.description!.hooks.includes('deserializeState')) {
-      this.hookResult!(await this.execute(this.hookTask!('deserializeState', state), 'deserializeState'), 'deserializeState');
+    try {
+      const description = await this.boot!();
+      if (JSON.stringify(description) !== JSON.stringify(this.description)) throw new Error('it described itself differently');
+      const hooks = this.description!.hooks;
+      if (hooks.includes('deserializeState')) this.hookResult!(await this.execute(this.hookTask!('deserializeState', state), 'deserializeState'), 'deserializeState');
+      if (started && hooks.includes('onStart')) this.hookResult!(await this.execute(this.hookTask!('onStart'), 'onStart'), 'onStart');
+    } catch (error) {
+      if (this.dead) throw this.dead;
+      const { pluginId } = this.init;
+      throw this.crash(
+        new PluginCrashedError(pluginId, `Plugin '${pluginId}' could not wake its worker after idling: ${(error as Error)?.message ?? String(error)}`, { cause: error }),
+      );
     }
     this.armReaper();
+  }
+
+  /** Subclasses report each lifecycle hook that ran, so a reaped worker wakes in the same state. */
+  protected noteHook(hook: LifecycleHook): void {
+    if (hook === 'onStart') this.started = true;
+    if (hook === 'onStop') this.started = false;
   }
 
   /**

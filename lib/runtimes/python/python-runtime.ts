@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
-import { MethodNotExposedError, PluginError } from '../../errors.js';
+import { MethodNotExposedError, PluginCrashedError, PluginError, PluginLoadError } from '../../errors.js';
 import type { LifecycleHook, PluginDescription, PluginInvocation } from '../protocol.js';
 import type { InvocationOptions, RuntimeInit } from '../runtime.js';
 import { checkDescription } from '../description.js';
@@ -120,26 +120,34 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
       maxPending: this.maxPending,
       onBytes: (n) => (this.boundaryBytes += n),
     });
-    const [lease, pyodide] = await Promise.all([this.snapshots.acquire(), sharedPyodideFiles()]);
-    const codeCache = this.snapshots.codeCache();
-    const task: PythonLoadTask = {
-      type: 'load',
-      pluginId,
-      files: this.files!,
-      entryPoint: manifest.entryPoint,
-      port: port2,
-      interrupt: this.interrupt.buffer as SharedArrayBuffer,
-      maxMemoryBytes: this.memoryLimitMB * MB,
-      maxPayloadBytes: this.maxPayload,
-      maxRequestsPerInvocation: this.maxRequests,
-      invocations: this.openInvocations(),
-      ...(lease.snapshot ? { snapshot: lease.snapshot } : {}),
-      ...(lease.make ? { makeSnapshot: true } : {}),
-      pyodide: codeCache ? { ...pyodide, codeCache } : pyodide,
-    };
-    const deadlineMs = Math.max(this.loadTimeoutMs, this.init.limits.executionTimeoutMs);
+    let pyodide: Awaited<ReturnType<typeof sharedPyodideFiles>>;
+    try {
+      pyodide = await sharedPyodideFiles();
+    } catch (e) {
+      throw new PluginLoadError(`Plugin '${pluginId}' cannot start: Pyodide's files cannot be read (${(e as Error).message}).`, { pluginId, cause: e });
+    }
+    // Taken last: a lease to make the snapshot must reach offer() below, or loads waiting for it wait forever.
+    const lease = await this.snapshots.acquire();
     let described: unknown;
     try {
+      if (this.disposing) throw new PluginCrashedError(pluginId, `Plugin '${pluginId}' was stopped during load.`);
+      const codeCache = this.snapshots.codeCache();
+      const task: PythonLoadTask = {
+        type: 'load',
+        pluginId,
+        files: this.files!,
+        entryPoint: manifest.entryPoint,
+        port: port2,
+        interrupt: this.interrupt.buffer as SharedArrayBuffer,
+        maxMemoryBytes: this.memoryLimitMB * MB,
+        maxPayloadBytes: this.maxPayload,
+        maxRequestsPerInvocation: this.maxRequests,
+        invocations: this.openInvocations(),
+        ...(lease.snapshot ? { snapshot: lease.snapshot } : {}),
+        ...(lease.make ? { makeSnapshot: true } : {}),
+        pyodide: codeCache ? { ...pyodide, codeCache } : pyodide,
+      };
+      const deadlineMs = Math.max(this.loadTimeoutMs, this.init.limits.executionTimeoutMs);
       described = await this.execute(task, 'load', { deadlineMs }, [port2, task.invocations]);
     } finally {
       // Loads waiting for a snapshot go on either way (the next one makes it if this failed).
@@ -171,8 +179,13 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
 
   async hook(hook: LifecycleHook, arg?: unknown, options?: InvocationOptions): Promise<unknown> {
     this.alive();
-    if (!this.description!.hooks.includes(hook)) return undefined;
-    return this.invoke(arg === undefined ? { type: 'hook', hook } : { type: 'hook', hook, arg }, hook, options);
+    if (!this.description!.hooks.includes(hook)) {
+      this.noteHook(hook);
+      return undefined;
+    }
+    const value = await this.invoke(arg === undefined ? { type: 'hook', hook } : { type: 'hook', hook, arg }, hook, options);
+    this.noteHook(hook);
+    return value;
   }
 
   /** Gateway posts (log, emit) dropped because too many requests were waiting for the host. */
@@ -221,7 +234,9 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
       options: hard,
       onHardTimeout: (error) => this.crash(error),
     });
-    raced.then(cancel, cancel);
+    // The interrupt belongs to the work, not to this caller: a probe that gave up at its own
+    // deadline still leaves the plugin its interrupt at executionTimeoutMs.
+    work.then(cancel, cancel);
     return raced;
   }
 

@@ -147,9 +147,14 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
 
   async hook(hook: LifecycleHook, arg?: unknown, options?: InvocationOptions): Promise<unknown> {
     this.alive();
-    if (!this.abi!.hooks.includes(hook)) return undefined;
+    if (!this.abi!.hooks.includes(hook)) {
+      this.noteHook(hook);
+      return undefined;
+    }
     const [result] = await this.invoke([exportFor({ type: 'hook', hook })], this.encode(arg ?? null, hook), hook, options);
-    return this.result(result, hook);
+    const value = this.result(result, hook);
+    this.noteHook(hook);
+    return value;
   }
 
   /** Gateway requests dropped because too many were waiting for the host. */

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { PluginCrashedError, PluginTimeoutError } from '../../../lib/errors.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +37,42 @@ class Counter:
         self.count = state["count"]
 `;
 
+/** Its deserializeState fails: a woken worker cannot get its state back. */
+const FORGETFUL = COUNTER.replace('self.count = state["count"]', 'raise ValueError("cannot restore")');
+
+/** Its health check takes a while (sleeping) or forever (spinning). */
+const PROBED = `
+import asyncio
+from logomesh import plugin, expose, hook
+
+@plugin
+class Probed:
+    def __init__(self, ctx):
+        self.checking = False
+        self.spin = False
+
+    @expose
+    def ping(self):
+        return "checking" if self.checking else "idle"
+
+    @expose
+    def spin_next(self):
+        self.spin = True
+
+    @hook("checkHealth")
+    async def check(self):
+        self.checking = True
+        try:
+            while self.spin:
+                pass
+            await asyncio.sleep(0.6)
+        finally:
+            self.checking = False
+        return {"status": "healthy"}
+`;
+
+const PLUGINS = { counter: COUNTER, forgetful: FORGETFUL, probed: PROBED };
+
 // An idle Python worker (~100 MB) gives its memory back when the plugin can lose it safely;
 // the next call wakes a new one from the snapshot and hands the state back.
 describe('PythonRuntime idle reaping', function () {
@@ -44,19 +81,21 @@ describe('PythonRuntime idle reaping', function () {
   const runtimes: PythonRuntime[] = [];
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'logomesh-pyreap-'));
-    await mkdir(join(dir, 'counter'));
-    await writeFile(join(dir, 'counter', 'main.py'), COUNTER);
+    for (const [name, code] of Object.entries(PLUGINS)) {
+      await mkdir(join(dir, name));
+      await writeFile(join(dir, name, 'main.py'), code);
+    }
   });
   after(async () => rm(dir, { recursive: true, force: true }));
   afterEach(async () => Promise.all(runtimes.splice(0).map((r) => r.dispose())));
 
-  function runtime(idleWorkerMs: number) {
+  function runtime(idleWorkerMs: number, id: keyof typeof PLUGINS = 'counter', executionTimeoutMs = 5000) {
     const crashes: Error[] = [];
     const init: RuntimeInit = {
-      pluginId: 'counter',
-      dir: join(dir, 'counter'),
-      manifest: { id: 'counter', name: 'counter', version: '1.0.0', entryPoint: 'main.py', runtime: 'python', apiVersion: '^1.0.0' } as PluginManifest,
-      limits: { maxMemoryMB: 64, maxCpuPercent: 50, maxNetworkKbps: 1024, maxFileHandles: 16, executionTimeoutMs: 5000 },
+      pluginId: id,
+      dir: join(dir, id),
+      manifest: { id, name: id, version: '1.0.0', entryPoint: 'main.py', runtime: 'python', apiVersion: '^1.0.0' } as PluginManifest,
+      limits: { maxMemoryMB: 64, maxCpuPercent: 50, maxNetworkKbps: 1024, maxFileHandles: 16, executionTimeoutMs },
       gateway: { request: async () => undefined },
       onCrash: (e) => crashes.push(e),
     };
@@ -74,6 +113,73 @@ describe('PythonRuntime idle reaping', function () {
     expect(rt.metrics().memoryBytes).to.equal(0);
     expect(await rt.call('bump', []), 'the count came back through deserializeState').to.equal(3);
     expect(rt.asleep).to.equal(false);
+    expect(crashes).to.deep.equal([]);
+  });
+
+  it('ends the plugin (crash) when a woken worker cannot get its state back, instead of running without it', async () => {
+    const { rt, crashes } = runtime(100, 'forgetful');
+    await rt.load();
+    expect(await rt.call('bump', [])).to.equal(1);
+    await until(() => rt.asleep);
+    const error = await rt.call('bump', []).then(() => undefined, (e: unknown) => e);
+    expect(error).to.be.instanceOf(PluginCrashedError);
+    expect((error as Error).message).to.include('could not wake its worker');
+    expect(crashes).to.have.length(1);
+    expect(await rt.call('bump', []).then(() => 'answered', (e: unknown) => e)).to.be.instanceOf(PluginCrashedError);
+  });
+
+  it('refuses a call after dispose() instead of waking a worker nobody will end', async () => {
+    const { rt } = runtime(100);
+    await rt.load();
+    await until(() => rt.asleep);
+    await rt.dispose();
+    expect(await rt.call('bump', []).then(() => 'answered', (e: unknown) => e)).to.be.instanceOf(PluginCrashedError);
+  });
+});
+
+describe('PythonRuntime health probes', function () {
+  this.timeout(60_000);
+  let dir: string;
+  const runtimes: PythonRuntime[] = [];
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'logomesh-pyprobe-'));
+    await mkdir(join(dir, 'probed'));
+    await writeFile(join(dir, 'probed', 'main.py'), PROBED);
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+  afterEach(async () => Promise.all(runtimes.splice(0).map((r) => r.dispose())));
+
+  function probed(executionTimeoutMs: number) {
+    const crashes: Error[] = [];
+    const rt = new PythonRuntime({
+      pluginId: 'probed',
+      dir: join(dir, 'probed'),
+      manifest: { id: 'probed', name: 'probed', version: '1.0.0', entryPoint: 'main.py', runtime: 'python', apiVersion: '^1.0.0' } as PluginManifest,
+      limits: { maxMemoryMB: 64, maxCpuPercent: 50, maxNetworkKbps: 1024, maxFileHandles: 16, executionTimeoutMs },
+      gateway: { request: async () => undefined },
+      onCrash: (e) => crashes.push(e),
+    });
+    runtimes.push(rt);
+    return { rt, crashes };
+  }
+
+  it('a probe that gives up early does not let the next call run while the check still runs', async () => {
+    const { rt } = probed(5000);
+    await rt.load();
+    const probe = rt.hook('checkHealth', undefined, { deadlineMs: 100, crashOnTimeout: false });
+    expect(await probe.then(() => 'answered', (e: unknown) => e)).to.be.instanceOf(PluginTimeoutError);
+    // The check is still sleeping in the worker: the call waits for it instead of running beside it.
+    expect(await rt.call('ping', [])).to.equal('idle');
+  });
+
+  it('a probe that gives up early still leaves the plugin its interrupt: a looping check ends without a crash', async () => {
+    const { rt, crashes } = probed(400);
+    await rt.load();
+    await rt.call('spin_next', []);
+    const probe = rt.hook('checkHealth', undefined, { deadlineMs: 50, crashOnTimeout: false });
+    expect(await probe.then(() => 'answered', (e: unknown) => e)).to.be.instanceOf(PluginTimeoutError);
+    // Interrupted at executionTimeoutMs (its `finally` may itself be interrupted: either answer is fine).
+    expect(await rt.call('ping', [])).to.be.oneOf(['idle', 'checking']);
     expect(crashes).to.deep.equal([]);
   });
 });
