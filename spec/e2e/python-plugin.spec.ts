@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { filter, firstValueFrom } from 'rxjs';
 import { main } from '../../lib/cli/main.js';
 import { PluginError, PluginTimeoutError, ResourceLimitError, type PluginHost } from '../../lib/index.js';
@@ -129,6 +130,41 @@ describe('e2e: a Python plugin in the host', function () {
     expect(error.message).to.match(/memory/i);
     expect(await host.call('hog', 'small')).to.equal(1024);
     expect(host.status('hog').memory.limit).to.equal(96 * 2 ** 20);
+  });
+
+  it('runs no plugin code between calls: work left behind waits for the next call', async () => {
+    await pythonPlugin(
+      root,
+      'busy',
+      [
+        'import asyncio',
+        'from logomesh import plugin, expose',
+        '@plugin',
+        'class P:',
+        '    def __init__(self, ctx): self.ticks = 0',
+        '    async def tick(self):',
+        '        while True:',
+        '            self.ticks += 1',
+        '            await asyncio.sleep(0)',
+        '    @expose',
+        '    def start(self):',
+        '        asyncio.ensure_future(self.tick())',
+        '        return self.ticks',
+        '    @expose',
+        '    def count(self): return self.ticks',
+      ].join('\n'),
+    );
+    host = await hostFor(root);
+    await host.loadAll();
+    const started = (await host.call('busy', 'start')) as number;
+    // The plugin's worker is a thread of this process: a loop left running would burn a CPU.
+    const before = process.cpuUsage();
+    const wallStart = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const used = process.cpuUsage(before);
+    const wallMs = performance.now() - wallStart;
+    expect((used.user + used.system) / 1000).to.be.below(wallMs / 2);
+    expect(((await host.call('busy', 'count')) as number) - started).to.be.at.most(2);
   });
 
   it('logomesh validate checks a Python plugin folder as the runtime would', async () => {

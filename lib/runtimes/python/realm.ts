@@ -27,7 +27,10 @@
  * - the interrupt flag is an inner object whose index 0 reads and writes the host's
  *   SharedArrayBuffer through such a function: an Int32Array over the outer buffer would make
  *   the outer `SharedArrayBuffer` (and its `constructor.constructor`) reachable;
- * - `WebAssembly.Memory` is replaced by one that clamps `maximum` to the plugin's cap.
+ * - `WebAssembly.Memory` is replaced by one that clamps `maximum` to the plugin's cap;
+ * - once sealed, plugin code runs only inside an invocation (under its deadline and interrupt):
+ *   timers and host answers that come due between invocations are parked and run at the start
+ *   of the next one, and an invocation answers only after the microtasks it queued have run.
  *
  * The outer side holds the inner control object; nothing inside holds an outer object.
  *
@@ -175,8 +178,13 @@ export interface RealmHost {
 export interface RealmControl {
   /** Boots Pyodide (`snapshotPath` names a file copied in with `alloc`); reports to completion `id`. */
   boot(id: number, makeSnapshot: boolean, snapshotPath: string | null): void;
-  /** Calls Python `module.name(arg)` returning an awaitable of a str; reports the str to completion `id`. */
-  invoke(id: number, module: string, name: string, arg: string): void;
+  /**
+   * Runs the callbacks parked since the last invocation, then calls Python `module.name(arg)`
+   * (looked up once), which returns a str or an awaitable of one: answers the str (Python
+   * finished without waiting), or undefined and reports the str to completion `id` later.
+   * `limit\ninterrupted` / `limit\nmemory` when a KeyboardInterrupt or MemoryError escaped.
+   */
+  invoke(id: number, module: string, name: string, arg: string): string | undefined;
   /** A memory snapshot (after `boot(true, …)`), as an inner Uint8Array. */
   makeSnapshot(): Uint8Array;
   /** Allocates an inner Uint8Array registered as file `path` of the boot loader. */
@@ -188,7 +196,7 @@ export interface RealmControl {
   callPython(module: string, name: string, ...args: string[]): unknown;
   /** Installs the bridge functions into `_logomesh_runtime` (`install(request, post)`). */
   installBridge(module: string): void;
-  /** Removes the loader's globals from the realm once booted. */
+  /** Removes the loader's globals from the realm once booted; from then on plugin code runs only inside `invoke`. */
   seal(): void;
   /** Linear memory size in bytes. */
   memoryBytes(): number;
@@ -201,7 +209,10 @@ export interface RealmControl {
 export interface PyodideRealm {
   context: vm.Context;
   control: RealmControl;
-  /** Runs Python `module.name(arg)` (returning an awaitable of a str) to completion. */
+  /**
+   * Runs Python `module.name(arg)` (returning a str or an awaitable of one) to completion. Answers
+   * once the realm's microtasks have run too: nothing the invocation queued is left running.
+   */
   invoke(module: string, name: string, arg: string): Promise<string>;
   /** V8's code cache of Pyodide's scripts, for {@link PyodideFiles.codeCache} of later realms. */
   codeCache(): PyodideCodeCache;
@@ -251,10 +262,47 @@ const INNER_SOURCE = String.raw`'use strict';
   const say = (...a) => remember(a.map((x) => (x && x.stack) || String(x)).join(' '));
   define('console', Object.freeze({ log: say, info: say, warn: say, error: say, debug: say, trace: say }));
 
+  // Plugin code runs only inside invocations. Once sealed, every way into the realm other than
+  // the control calls (a timer coming due, the host answering a request) goes through due():
+  // while no invocation runs, the callback is parked, and invoke() runs the parked callbacks
+  // first, oldest first, under that invocation's deadline and interrupt. So work a plugin leaves
+  // behind (asyncio.ensure_future(spin()), loop.call_later(0, f), a request it did not await)
+  // neither runs between invocations nor is lost: it advances during the next one. Parking
+  // rather than cancelling is enforced here, out of Python's reach (a cancel in the dispatcher
+  // could be undone by plugin code), and keeps asyncio consistent (no task is dropped midway, a
+  // fire-and-forget task still happens). JS microtasks a plugin queues itself (then() on a JS
+  // promise it holds) run before the outer side answers (see the outer invoke).
+  let gated = false;
+  let running = 0;
+  const parked = [];
+  /** finish(text) of every async invocation still running. */
+  const waiting = new Set();
+  /** SIGINTs Python took off the interrupt buffer (each one the host's deadline). */
+  let sigints = 0;
+  /** KeyboardInterrupt (the host's deadline) or MemoryError escaping a callback: the invocation's outcome. */
+  const limitOf = (e) => {
+    try { const t = e && e.type; return t === 'KeyboardInterrupt' ? 'interrupted' : t === 'MemoryError' ? 'memory' : undefined; } catch { return undefined; }
+  };
+  const failed = (e) => {
+    const limit = running > 0 ? limitOf(e) : undefined;
+    if (limit === undefined) { say('callback failed:', e); return; }
+    // Asyncio re-raises KeyboardInterrupt out of a task's step: the running invocation ends
+    // with it (its own task, if still waiting, is then left-over work like any other).
+    for (const finish of [...waiting]) finish('limit\n' + limit);
+  };
+  // Pyodide's timer callbacks are async functions (a Python error is a rejected promise): neither
+  // a throw nor a rejection may reach Node (an unhandled rejection ends the worker).
+  const fire = (fn) => {
+    let r;
+    try { r = fn(); } catch (e) { failed(e); return; }
+    if (r && typeof r.then === 'function') r.then((v) => v, failed);
+  };
+  const due = (fn) => { if (gated && running === 0) parked.push(fn); else fire(fn); };
+
   // Timers: outer setImmediate/setTimeout behind numeric ids; callbacks never throw outward.
   g.setTimeout = (fn, ms, ...args) => {
     if (typeof fn !== 'function') throw new TypeError('setTimeout needs a function');
-    return host(outerSchedule, () => { try { fn(...args); } catch (e) { say('timer callback failed:', e); } }, Number(ms) || 0);
+    return host(outerSchedule, () => { due(() => fn(...args)); }, Number(ms) || 0);
   };
   g.clearTimeout = (id) => { host(outerCancel, Number(id) || 0); };
   g.queueMicrotask = (fn) => { Promise.resolve().then(() => fn()); };
@@ -342,16 +390,33 @@ const INNER_SOURCE = String.raw`'use strict';
 
   // Pyodide's interrupt buffer: index 0 reads/writes the host's flag; no outer buffer inside.
   const signals = Object.create(null);
-  Object.defineProperty(signals, 0, { get: () => host(outerInterrupt, -1), set: (v) => { host(outerInterrupt, Number(v) | 0); } });
+  Object.defineProperty(signals, 0, {
+    get: () => { const v = host(outerInterrupt, -1); if (v !== 0) sigints++; return v; },
+    set: (v) => { host(outerInterrupt, Number(v) | 0); },
+  });
   Object.freeze(signals);
 
   // The bridge: JSON text in, JSON text out; the outer side counts and checks every request.
   const request = (json) => new Promise((resolve) => {
-    host(outerRequest, String(json), (answer) => resolve(String(answer)));
+    host(outerRequest, String(json), (answer) => { due(() => resolve(String(answer))); });
   });
   const post = (json) => { host(outerPost, String(json)); };
 
   let py;
+  // The dispatcher functions invoke() calls, looked up once (after load: no JS reference is in
+  // the snapshot, which is made before).
+  const dispatchers = new Map();
+  const dispatcher = (module, name) => {
+    const key = String(module) + '\n' + String(name);
+    let fn = dispatchers.get(key);
+    if (fn === undefined) {
+      const mod = py.pyimport(String(module));
+      try { fn = mod[String(name)].copy(); } finally { mod.destroy(); }
+      dispatchers.set(key, fn);
+    }
+    return fn;
+  };
+  const failure = (e) => { const limit = limitOf(e); return limit ? 'limit\n' + limit : 'error\n' + String((e && e.message) || e); };
   const control = {
     alloc(path, size) { const u = new Uint8Array(size); files.set(String(path), u); return u; },
     text(path, text) { files.set(String(path), String(text)); },
@@ -394,15 +459,34 @@ const INNER_SOURCE = String.raw`'use strict';
       try { return fn(...args.map(String)); } finally { fn.destroy(); mod.destroy(); }
     },
     invoke(id, module, name, arg) {
-      const done = (text) => host(outerDone, Number(id), String(text));
-      let future;
+      running++;
+      let ended = false;
+      const end = () => { if (!ended) { ended = true; running--; } };
+      let result;
       try {
-        future = this.callPython(module, name, arg);
-      } catch (e) { done('error\n' + String((e && e.message) || e)); return; }
-      Promise.resolve(future).then(
-        (value) => done(value),
-        (e) => done('error\n' + String((e && e.message) || e)),
-      ).finally(() => { if (future && typeof future.destroy === 'function') future.destroy(); });
+        // Work parked since the last invocation first (see due()). Python taking the host's SIGINT
+        // meanwhile means this invocation's deadline passed in it: the invocation ends interrupted.
+        const seen = sigints;
+        while (parked.length > 0) {
+          fire(parked.shift());
+          if (sigints !== seen) { end(); return 'limit\ninterrupted'; }
+        }
+        result = dispatcher(module, name)(String(arg));
+      } catch (e) { end(); return failure(e); }
+      // Finished without waiting: the answer itself, no promise, no event-loop turn.
+      if (typeof result === 'string') { end(); return result; }
+      let settled = false;
+      const finish = (text) => {
+        if (settled) return;
+        settled = true;
+        waiting.delete(finish);
+        end();
+        host(outerDone, Number(id), String(text));
+      };
+      waiting.add(finish);
+      Promise.resolve(result).then((value) => finish(value), (e) => finish(failure(e)))
+        .finally(() => { if (result && typeof result.destroy === 'function') result.destroy(); });
+      return undefined;
     },
     installBridge(module) {
       const mod = py.pyimport(String(module));
@@ -412,6 +496,7 @@ const INNER_SOURCE = String.raw`'use strict';
       // Top-level vars of the loaded scripts cannot be deleted; they are emptied.
       for (const name of ['loadPyodide', '_createPyodideModule', 'read', 'readbuffer', 'load']) { if (!Reflect.deleteProperty(g, name)) g[name] = undefined; }
       files.clear();
+      gated = true;
     },
     memoryBytes() { return py ? py._module.HEAP8.length : 0; },
     consoleLines() { return lines.join('\n'); },
@@ -534,10 +619,19 @@ export async function createPyodideRealm(
     const lines = control.consoleLines();
     throw new Error(`Pyodide failed to boot: ${booted.slice(booted.indexOf('\n') + 1)}${lines ? `\n${lines}` : ''}`);
   }
+  // An invocation ends one macrotask after Python answered: JS microtasks plugin code queued
+  // (then() on a JS promise it holds, which cannot be parked like timers) have all run by then,
+  // under the invocation's deadline; a chain of them that never ends holds the answer back
+  // until the host interrupts or ends the worker.
+  const quiet = (text: string): Promise<string> => new Promise((resolve) => setImmediate(resolve, text));
   const invoke = (module: string, name: string, arg: string): Promise<string> => {
     const call = completion();
-    control.invoke(call.id, module, name, arg);
-    return call.done;
+    const answer = control.invoke(call.id, module, name, arg);
+    if (typeof answer === 'string') {
+      completions.delete(call.id);
+      return quiet(answer);
+    }
+    return call.done.then(quiet);
   };
   // V8's code cache of both scripts after boot (functions compiled so far included): bytes only.
   const codeCache = (): PyodideCodeCache => ({ asm: asmScript.createCachedData(), loader: loaderScript.createCachedData() });

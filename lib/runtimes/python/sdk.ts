@@ -509,6 +509,16 @@ async def _invoke(invocation_json):
 
 
 def invoke(invocation_json):
-    """Starts an invocation; JS awaits the returned future (a Promise on its side)."""
-    return asyncio.ensure_future(_invoke(invocation_json))
+    """Runs an invocation: its answer (a str) when it finished without waiting, else its task.
+
+    The task starts eagerly (runs to its first real await inside this call): a sync method, or
+    an async one that never waits, is answered here without any event-loop turn; one that waits
+    (host requests, sleep) goes on as an ordinary asyncio task that JS awaits. An eager task is
+    a real task from its first step (current_task, contextvars, cancellation as usual).
+    """
+    try:
+        task = asyncio.Task(_invoke(invocation_json), loop=asyncio.get_event_loop(), eager_start=True)
+        return task.result() if task.done() else task
+    except BaseException as e:
+        return _outcome(e)
 `;

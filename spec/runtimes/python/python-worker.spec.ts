@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import * as Comlink from 'comlink';
 import { existsSync, rmSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import { MessageChannel } from 'node:worker_threads';
@@ -372,6 +373,172 @@ describe('Python worker (piscina, sealed Pyodide realm)', function () {
       } finally {
         await second.close();
       }
+    });
+  });
+
+  // Plugin code runs only inside invocations (lib/runtimes/python/realm.ts): work a plugin leaves
+  // behind is parked while no invocation runs and advances at the start of the next one, under
+  // its deadline and interrupt.
+  describe('work left behind after a call returns', () => {
+    let h: Harness;
+    const LEFTOVERS = `
+import asyncio
+import logomesh
+from logomesh import plugin, expose
+
+@plugin
+class P:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.ticks = 0
+        self.log = []
+        self.micro = 0
+
+    async def _ticking(self):
+        while True:
+            self.ticks += 1
+            await asyncio.sleep(0)
+
+    async def _burn(self):
+        while True:
+            pass
+
+    async def _note(self):
+        self.log.append("task")
+
+    @expose
+    def start_ticking(self):
+        asyncio.ensure_future(self._ticking())
+        return self.ticks
+
+    @expose
+    def ticks_now(self):
+        return self.ticks
+
+    @expose
+    def start_burning(self):
+        asyncio.ensure_future(self._burn())
+        return "started"
+
+    @expose
+    def schedule(self):
+        asyncio.get_event_loop().call_later(0, self.log.append, "later")
+        asyncio.ensure_future(self._note())
+        return list(self.log)
+
+    @expose
+    def seen(self):
+        out = list(self.log)
+        self.log.clear()
+        return out
+
+    @expose
+    def unawaited_request(self):
+        asyncio.ensure_future(self.ctx.fs.stat("late"))
+        return "sent"
+
+    @expose
+    async def together(self):
+        async def two():
+            await asyncio.sleep(0.01)
+            return 2
+        first, _, second, stat = await asyncio.gather(asyncio.sleep(0, 1), asyncio.sleep(0.005), two(), self.ctx.fs.stat("a"))
+        return [first, second, stat]
+
+    @expose
+    def endless_microtasks(self):
+        # then() on a JS promise: a chain of JS microtasks, which cannot be parked like timers.
+        from pyodide.ffi import to_js
+        # A resolved JS promise as a JsProxy (a call's result would arrive as an asyncio future).
+        Promise = to_js(['{"op":"fs.stat","path":"m"}']).map(logomesh._bridge.request)[0].constructor
+        promise = to_js([None]).map(Promise.resolve.bind(Promise))[0]
+        def step(_=None):
+            self.micro += 1
+            promise.then(step)
+        promise.then(step)
+        return "queued"
+
+    @expose
+    def ping(self):
+        return "pong"
+`;
+
+    /** CPU time of this process (the worker is one of its threads) over `ms` of wall time. */
+    const cpuOver = async (ms: number): Promise<{ cpuMs: number; wallMs: number }> => {
+      const before = process.cpuUsage();
+      const started = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      const used = process.cpuUsage(before);
+      return { cpuMs: (used.user + used.system) / 1000, wallMs: performance.now() - started };
+    };
+
+    before(async () => {
+      h = await start(LEFTOVERS);
+      expect(h.loaded.ok, JSON.stringify(h.loaded)).to.equal(true);
+    });
+    after(async () => {
+      await h?.close();
+    });
+
+    it('a background task does not run between calls: it advances only while a call runs', async () => {
+      const started = ok(await h.call('start_ticking')) as number;
+      const idle = await cpuOver(300);
+      const after = ok(await h.call('ticks_now')) as number;
+      // Running freely it would tick tens of thousands of times in 300 ms, burning a CPU.
+      expect(after - started).to.be.at.most(2);
+      expect(idle.cpuMs).to.be.below(idle.wallMs / 2);
+      expect(ok(await h.call('ticks_now')) as number).to.be.at.most(after + 1);
+    });
+
+    it('a background busy loop burns no CPU between calls; it runs inside the next call, under its interrupt', async () => {
+      expect(ok(await h.call('start_burning'))).to.equal('started');
+      const idle = await cpuOver(300);
+      expect(idle.cpuMs).to.be.below(idle.wallMs / 2);
+      // The next call runs the parked loop first: the host's SIGINT ends it, and that call with it.
+      const timer = setTimeout(() => Atomics.store(h.interrupt, 0, 2), 200);
+      const again = setInterval(() => Atomics.store(h.interrupt, 0, 2), 250);
+      const reply = await h.call('ping');
+      clearTimeout(timer);
+      clearInterval(again);
+      expect(reply).to.include({ ok: false, limit: 'interrupted', size: 0 });
+      expect(ok(await h.call('ping'))).to.equal('pong');
+    });
+
+    it('callbacks and tasks scheduled in one call run at the start of the next, in order', async () => {
+      await h.call('seen');
+      expect(ok(await h.call('schedule'))).to.deep.equal([]);
+      expect(ok(await h.call('seen'))).to.deep.equal(['later', 'task']);
+    });
+
+    it('a request started by a task the call did not await is made during the next call (and counted there)', async () => {
+      h.host.answer = () => ({ ok: true, value: null });
+      h.host.requests.length = 0;
+      expect(ok(await h.call('unawaited_request'))).to.equal('sent');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(h.host.requests).to.deep.equal([]);
+      expect(ok(await h.call('ping'))).to.equal('pong');
+      expect(h.host.requests).to.deep.equal([{ op: 'fs.stat', path: 'late' }]);
+    });
+
+    it('asyncio inside a call works as usual (gather, sleep, host requests)', async () => {
+      h.host.answer = (r) => ({ ok: true, value: r.op });
+      expect(ok(await h.call('together'))).to.deep.equal([1, 2, 'fs.stat']);
+    });
+
+    it('an endless chain of JS microtasks holds the answer back until the host interrupts it', async () => {
+      let interrupted = false;
+      const timer = setTimeout(() => {
+        interrupted = true;
+        Atomics.store(h.interrupt, 0, 2);
+      }, 200);
+      const again = setInterval(() => Atomics.store(h.interrupt, 0, 2), 250);
+      const reply = await h.call('endless_microtasks');
+      const answeredAfterInterrupt = interrupted;
+      clearTimeout(timer);
+      clearInterval(again);
+      expect(reply.ok, JSON.stringify(reply)).to.equal(true);
+      expect(answeredAfterInterrupt).to.equal(true);
+      expect(ok(await h.call('ping'))).to.equal('pong');
     });
   });
 
