@@ -29,6 +29,11 @@ export interface HostOptions {
    * `serializeState`/`deserializeState`; the next call starts a new one. Default 5 minutes; 0 never.
    */
   idleWorkerMs?: number;
+  /**
+   * Most threads (replicas) a stateless wasm or python plugin gets, whatever its manifest's
+   * `threads.max` says; each has the plugin's own memory limit. Default 4.
+   */
+  maxThreadsPerPlugin?: number;
   /** Time all plugins' `onStop` hooks get together in `close()`, ms. Default 10 000. */
   closeTimeoutMs?: number;
   /** Longest chain of events emitted from event handlers (A's handler emits, B's handler emits, …). Default 8. */

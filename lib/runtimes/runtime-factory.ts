@@ -17,6 +17,8 @@ export interface RuntimeFactoryOptions extends JsRuntimeOptions {
   dataDir?: string;
   /** Idle time after which a wasm or python plugin's worker may be ended (see HostOptions). */
   idleWorkerMs?: number;
+  /** Most threads any stateless plugin gets, whatever its manifest asks (see HostOptions). */
+  maxThreadsPerPlugin?: number;
   /** `scaleOnHighLoad` (the host's `policies` over `monitoring`): stateless plugins add threads under load. Default true. */
   policies?: { scaleOnHighLoad?: boolean };
   monitoring?: { scaleOnHighLoad?: boolean };
@@ -52,7 +54,10 @@ export class RuntimeFactory implements IRuntimeFactory {
         ? new WasmRuntime(replica, this.options)
         : new PythonRuntime(replica, { maxPayloadBytes: this.options.maxPayloadBytes, idleWorkerMs: this.options.idleWorkerMs, snapshots: this.snapshots, ...this.options.python });
     // One thread unless a stateless plugin asks for more: the single-thread path stays as it is.
-    const { min, max } = effectiveThreads(init.manifest);
+    const asked = effectiveThreads(init.manifest);
+    const cap = Math.max(1, this.options.maxThreadsPerPlugin ?? 4);
+    const max = Math.min(asked.max, cap);
+    const min = Math.min(asked.min, max);
     if (max <= 1) return single(init);
     const scaleOnHighLoad = this.options.policies?.scaleOnHighLoad ?? this.options.monitoring?.scaleOnHighLoad ?? true;
     return new ScalingRuntime(init, single, { min, max, scaleOnHighLoad });

@@ -149,8 +149,9 @@ export class ScalingRuntime implements PluginRuntime {
 
   /** A replica whose crashes come back here, not yet in service. */
   private spawn(): Replica {
-    // A replica already leaving (its onStop missed the deadline) ends alone, not the plugin.
-    const onCrash = (error: PluginHostError) => void (this.leaving.has(replica) || this.crash(error));
+    // A replica already leaving (its onStop missed the deadline), or one being added under load
+    // whose load or onStart missed it, ends alone, not the plugin (grow() drops it).
+    const onCrash = (error: PluginHostError) => void (this.leaving.has(replica) || (this.loaded && !replica.ready) || this.crash(error));
     const replica: Replica = {
       runtime: this.build({ ...this.init, onCrash }),
       ready: false,

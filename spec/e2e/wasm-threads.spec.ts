@@ -26,6 +26,26 @@ class Gate {
   }
 }
 
+/** Answers the first caller at once and never answers later ones (a replica whose onStart hangs). */
+class FirstStart {
+  @PluginApi('spec.firstStart')
+  pass(): Promise<string> {
+    return ++FirstStart.seen === 1 ? Promise.resolve('ok') : new Promise(() => undefined);
+  }
+  static seen = 0;
+}
+
+/** stateless.wat with an onStart that asks the host for spec.firstStart (which hangs after the first time). */
+function hangingOnStart(wat: string): string {
+  const request = '{"op":"services.call","operation":"spec.firstStart"}';
+  return wat
+    .replace('(data (i32.const 32) "stopped")', `(data (i32.const 32) "stopped")\n  (data (i32.const 64) ${JSON.stringify(request).replace(/\\"/g, '\\22')})`)
+    .replace(
+      /\(func \(export "lm_hook_onStart"\)[\s\S]*?\(i64.const 0\)\)/,
+      `(func (export "lm_hook_onStart") (param i32 i32) (result i64)\n    (drop (call $request (i32.const 64) (i32.const ${request.length})))\n    (i64.const 0))`,
+    );
+}
+
 async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
 }
@@ -36,9 +56,9 @@ describe('e2e: a stateless WebAssembly plugin on several threads', () => {
   let host: PluginHost;
   sandbox((dir) => (root = dir), () => host);
 
-  async function start(options: HostOptions = {}, extra: Record<string, unknown> = {}): Promise<Gate> {
+  async function start(options: HostOptions = {}, extra: Record<string, unknown> = {}, transform = (wat: string) => wat): Promise<Gate> {
     const wabt = await wabtInit();
-    const module = wabt.parseWat('stateless.wat', await readFile(join(FIXTURES, 'stateless.wat'), 'utf8'), { multi_value: true });
+    const module = wabt.parseWat('stateless.wat', transform(await readFile(join(FIXTURES, 'stateless.wat'), 'utf8')), { multi_value: true });
     const { buffer } = module.toBinary({});
     module.destroy();
     const dir = join(root, 'pool');
@@ -53,13 +73,14 @@ describe('e2e: a stateless WebAssembly plugin on several threads', () => {
       apiVersion: '^1.0.0',
       stateless: true,
       threads: { min: 1, max: 3 },
-      permissions: [{ type: 'system', scope: ['spec.gate'] }],
+      permissions: [{ type: 'system', scope: ['spec.gate', 'spec.firstStart'] }],
       ...extra,
     };
     await writeFile(join(dir, 'plugin.json'), JSON.stringify(manifest));
     const gate = new Gate();
     host = await hostFor(root, options);
     host.services.register(gate);
+    host.services.register(new FirstStart());
     const report = await host.loadAll();
     expect(report.failed, report.plugins.map((p) => p.error?.message).join()).to.deep.equal([]);
     return gate;
@@ -92,6 +113,41 @@ describe('e2e: a stateless WebAssembly plugin on several threads', () => {
     }
     expect(await Promise.all(calls)).to.have.length(3);
     expect(gate.mostWaiting).to.equal(1);
+  });
+
+  it("caps the threads at the host's maxThreadsPerPlugin, whatever the manifest asks", async () => {
+    const gate = await start({ maxThreadsPerPlugin: 2 });
+    const calls = [1, 2, 3].map(pass);
+    await until(() => gate.size === 2);
+    let settled = false;
+    void Promise.allSettled(calls).then(() => (settled = true));
+    while (!settled) {
+      gate.open();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(await Promise.all(calls)).to.have.length(3);
+    expect(gate.mostWaiting).to.equal(2);
+  });
+
+  it('drops a thread added under load whose onStart misses its deadline; the plugin keeps answering', async () => {
+    FirstStart.seen = 0;
+    const gate = await start({ recovery: { restartOnCrash: false } }, { resourceLimits: { executionTimeoutMs: 1000 } }, hangingOnStart);
+    const crashed: string[] = [];
+    const subscription = host.events$.subscribe((e) => e.type === 'plugin.crashed' && crashed.push(e.pluginId));
+    const first = pass();
+    await until(() => gate.size === 1);
+    const second = pass(); // waits: a second thread is added, and its onStart hangs
+    await until(() => FirstStart.seen === 2);
+    gate.open();
+    await first;
+    await until(() => gate.size === 1); // the second call runs on the first thread
+    gate.open();
+    expect(await second).to.deep.equal({ ok: true, value: 'passed' });
+    await new Promise((resolve) => setTimeout(resolve, 1200)); // past the hanging onStart's deadline
+    subscription.unsubscribe();
+    expect(crashed).to.deep.equal([]);
+    expect(host.status('pool').state).to.equal('started');
+    expect(await host.call('pool', 'ping')).to.equal('pong');
   });
 
   it('ends the plugin once when a thread misses its deadline, as a single-thread plugin', async () => {
