@@ -5,7 +5,10 @@ import { performance } from 'node:perf_hooks';
 import { filter, firstValueFrom } from 'rxjs';
 import { main } from '../../lib/cli/main.js';
 import { PluginError, PluginTimeoutError, ResourceLimitError, type PluginHost } from '../../lib/index.js';
+import { PluginApi } from '../../lib/index.js';
+import { loopbackOnly } from '../helpers/loopback-only.js';
 import { hostFor, jsPlugin, rejection, sandbox, writePlugin } from '../helpers/make-plugin.js';
+import { startNetFixture, type NetFixture } from '../helpers/net-fixture.js';
 
 const EXAMPLES = new URL('../../../plugins/', import.meta.url).pathname;
 
@@ -79,6 +82,51 @@ describe('e2e: a Python plugin in the host', function () {
     const denied = firstValueFrom(host.events$.pipe(filter((e) => e.type === 'permission.denied')));
     expect(await host.call('py', 'peek')).to.equal('denied');
     expect((await denied).pluginId).to.equal('py');
+  });
+
+  it('fetches through the network guard and calls host services, with its permissions', async () => {
+    class Clock {
+      @PluginApi('clock.now')
+      now(): { iso: string } {
+        return { iso: '2026-11-28T00:00:00.000Z' };
+      }
+    }
+    const net: NetFixture = await startNetFixture();
+    const wire = loopbackOnly();
+    try {
+      await pythonPlugin(
+        root,
+        'netpy',
+        [
+          'from logomesh import plugin, expose, HostError',
+          '@plugin',
+          'class P:',
+          '    def __init__(self, ctx): self.ctx = ctx',
+          '    @expose',
+          '    async def get(self, url):',
+          '        try:',
+          '            r = await self.ctx.net.fetch(url)',
+          '            return {"status": r["status"], "body": r["body"]}',
+          '        except HostError as e:',
+          '            return {"denied": e.code}',
+          '    @expose',
+          '    async def now(self): return await self.ctx.services.call("clock.now")',
+        ].join('\n'),
+        { permissions: [{ type: 'network', scope: [`api.example.test:${net.port}`] }, { type: 'system', scope: ['clock.now'] }] },
+      );
+      host = await hostFor(root, { network: { allowAddress: ['::1'], resolve: (h) => net.resolve(h) }, services: [new Clock()] });
+      const report = await host.loadAll();
+      expect(report.failed, report.plugins.map((p) => p.error?.message).join()).to.deep.equal([]);
+      expect(await host.call('netpy', 'get', net.url('api.example.test', '/hi'))).to.deep.equal({ status: 200, body: `hello from api.example.test:${net.port}` });
+      expect(await host.call('netpy', 'get', net.url('other.example.test'))).to.deep.equal({ denied: 'LOGOMESH_ERR_PERMISSION_DENIED' });
+      expect(net.canary.requests).to.equal(0);
+      expect(await host.call('netpy', 'now')).to.deep.equal({ iso: '2026-11-28T00:00:00.000Z' });
+    } finally {
+      wire.restore();
+      await host?.close();
+      await net.close();
+    }
+    expect(wire.violations).to.deep.equal([]);
   });
 
   it('interrupts a spinning call at its deadline; the plugin lives on', async () => {
