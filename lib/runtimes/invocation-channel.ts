@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { SerializedError } from '../errors.js';
 
 /** Host → worker on the invocation port. */
 export interface InvocationMessage<Task> {
@@ -28,4 +29,20 @@ export function serveInvocations<Task, Reply>(port: MessagePort, handle: (task: 
     const reply = await handle(task);
     port.postMessage({ id, reply } satisfies InvocationReplyMessage<Reply>);
   });
+}
+
+/**
+ * What a worker sends back for an error thrown while handling a task: its name, message and
+ * stack as plain strings (the host wraps them in a PluginError).
+ *
+ * @example
+ * errorWithStack(new TypeError('bad')); // { name: 'TypeError', message: 'bad', stack: 'TypeError: bad\n    at …' }
+ */
+export function errorWithStack(e: unknown): SerializedError {
+  const err = e as { name?: unknown; message?: unknown; stack?: unknown };
+  return {
+    name: typeof err?.name === 'string' ? err.name : 'Error',
+    message: typeof err?.message === 'string' ? err.message : String(e),
+    stack: typeof err?.stack === 'string' ? err.stack : undefined,
+  };
 }

@@ -22,9 +22,8 @@ import * as Comlink from 'comlink';
 import { posix } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
-import type { SerializedError } from '../../errors.js';
 import { portEndpoint } from '../comlink-endpoint.js';
-import { serveInvocations } from '../invocation-channel.js';
+import { errorWithStack, serveInvocations } from '../invocation-channel.js';
 import type { PythonHostApi, PythonLoadTask, PythonWorkerOutcome, PythonWorkerReply, PythonWorkerTask } from './python-protocol.js';
 import { createPyodideRealm, type PyodideCodeCache, type PyodideRealm } from './realm.js';
 import { LOGOMESH_PY, PLUGIN_DIR, RUNTIME_MODULE, RUNTIME_PY, SDK_DIR } from './sdk.js';
@@ -64,7 +63,7 @@ export default async function handle(task: PythonWorkerTask): Promise<PythonWork
       outcome = decode(await loadedPlugin().realm.invoke(RUNTIME_MODULE, 'invoke', task.invocation));
     }
   } catch (e) {
-    outcome = { ok: false, error: serialize(e) };
+    outcome = { ok: false, error: errorWithStack(e) };
   }
   const memoryBytes = plugin?.realm.control.memoryBytes() ?? 0;
   // Assigned inside host callbacks, which control-flow analysis does not see.
@@ -201,13 +200,4 @@ function refusal(code: 'requests' | 'payload', message: string): string {
 function loadedPlugin(): Plugin {
   if (!plugin) throw new Error('no plugin is loaded in this worker');
   return plugin;
-}
-
-function serialize(e: unknown): SerializedError {
-  const err = e as { name?: unknown; message?: unknown; stack?: unknown };
-  return {
-    name: typeof err?.name === 'string' ? err.name : 'Error',
-    message: typeof err?.message === 'string' ? err.message : String(e),
-    stack: typeof err?.stack === 'string' ? err.stack : undefined,
-  };
 }

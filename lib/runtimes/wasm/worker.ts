@@ -12,9 +12,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import type { SerializedError } from '../../errors.js';
 import type { GatewayRequest } from '../protocol.js';
-import { serveInvocations } from '../invocation-channel.js';
+import { errorWithStack, serveInvocations } from '../invocation-channel.js';
 import { jsonDepth, MAX_JSON_DEPTH } from '../js/wire.js';
 import { DESCRIBE_EXPORT, HOST_IMPORT_MODULE, LOG_LEVELS, REQUEST_IMPORT } from './wasm-abi.js';
 import type { WasmLoadTask, WasmPortAnswer, WasmPortAsk, WasmPortRequest, WasmWorkerOutcome, WasmWorkerReply, WasmWorkerTask } from './wasm-protocol.js';
@@ -77,7 +76,7 @@ export default function handle(task: WasmWorkerTask): WasmWorkerReply {
     const value = task.type === 'load' ? load(task) : { results: task.exports.map((name) => invoke(name, task.json)) };
     outcome = { ok: true, value };
   } catch (e) {
-    outcome = e instanceof LimitReached ? { ok: false, limit: e.limit, size: e.size } : { ok: false, error: serialize(e) };
+    outcome = e instanceof LimitReached ? { ok: false, limit: e.limit, size: e.size } : { ok: false, error: errorWithStack(e) };
   }
   // Assigned inside host imports, which control-flow analysis does not see.
   const hit = limitHit as LimitReached | undefined;
@@ -243,13 +242,4 @@ function decode(bytes: Uint8Array): string {
 function loaded(): Plugin {
   if (!plugin) throw new Error('no plugin is loaded in this worker');
   return plugin;
-}
-
-function serialize(e: unknown): SerializedError {
-  const err = e as { name?: unknown; message?: unknown; stack?: unknown };
-  return {
-    name: typeof err?.name === 'string' ? err.name : 'Error',
-    message: typeof err?.message === 'string' ? err.message : String(e),
-    stack: typeof err?.stack === 'string' ? err.stack : undefined,
-  };
 }
