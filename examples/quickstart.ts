@@ -13,6 +13,9 @@ host.plugin('text-metrics').events$('measured').subscribe((e) => console.log('me
 console.log('publish →', await host.publish('document.saved', { id: 1, text: 'plugins that cannot hurt you' }));
 console.log('measure("hello wasm") →', JSON.stringify(await host.call('text-metrics', 'measure', 'hello wasm')));
 console.log('headline →', JSON.stringify(await host.call('word-stats', 'headline', 'Isolated by default')));
+// data-visualizer is Python (Pyodide, sealed in its own worker): the first start of a process boots
+// Pyodide and keeps a snapshot in .logomesh/cache, later ones load from it.
+console.log('summary([3, 1, 4, 1, 5]) →', JSON.stringify(await host.call('data-visualizer', 'summary', [3, 1, 4, 1, 5])));
 
 console.table(host.list().map((s) => ({ id: s.id, version: s.version, state: s.state, 'load ms': s.loadTimeMs?.toFixed(1), 'heap MB': (s.memory.current / 2 ** 20).toFixed(2) })));
 await host.close();
