@@ -417,11 +417,15 @@ def _outcome(e):
     return _error(e)
 
 
+# json.dumps with options builds a new JSONEncoder on every call: one, made once.
+_dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+
+
 def _result(value, what):
     if value is None:
         return "none\n"
     try:
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+        text = _dumps(value)
     except (TypeError, ValueError) as e:
         raise TypeError(f"the result of {what} is not JSON-serialisable: {e}") from None
     return "ok\n" + text
@@ -489,7 +493,10 @@ async def _invoke(invocation_json):
             method = inv["method"]
             if method not in _state["exposed"]:
                 raise AttributeError(f"method {method!r} is not exposed")
-            return _result(await _call(getattr(instance, method), *inv.get("args", [])), f"{method}()")
+            value = getattr(instance, method)(*inv.get("args", []))
+            if inspect.isawaitable(value):
+                value = await value
+            return _result(value, f"{method}()")
         if kind == "event":
             event = logomesh.Event(inv["topic"], inv.get("data"), inv.get("source"))
             for method in inv.get("methods", []):
