@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { workerPoolOptions } from '../lib/runtimes/worker-runtime.js';
 import { benchHost } from './bench-host.js';
 import { judge, type BenchmarkResult } from './benchmark-result.js';
 import { interleave, type InterleaveOptions } from './interleave.js';
@@ -42,17 +43,8 @@ export async function wasmCallLatency(
   const host = await benchHost(tmp);
   const raw = await rawWorker({ mode: 'wasm', bytes: await upperModule(), export: 'lm_upper' });
   const echo = await rawWorker({ mode: 'echo' });
-  const pool = new Piscina<string, string | null>({
-    filename: PISCINA_TASK,
-    workerData: { bytes: await upperModule() },
-    minThreads: 1,
-    maxThreads: 1,
-    concurrentTasksPerWorker: 1,
-    idleTimeout: 2 ** 31 - 1,
-    atomics: 'disabled',
-    env: {},
-    execArgv: [],
-  });
+  // Set up as WasmRuntime sets up its pool (the heap as for the bench plugin's 64 MB).
+  const pool = new Piscina<string, string | null>({ ...workerPoolOptions({ filename: PISCINA_TASK, heapMB: 64 }), workerData: { bytes: await upperModule() } });
   // Loaded here, not at the top: it loads node:wasi, which prints an experimental warning.
   const { default: createPlugin } = await import('@extism/extism');
   const extism = (await createPlugin({ wasm: [{ data: await extismUpperModule() }] }, { runInWorker: true, useWasi: false })) as unknown as ExtismPlugin;

@@ -34,6 +34,33 @@ export interface WorkerPoolOptions {
 }
 
 /**
+ * The piscina options of a plugin's pool: exactly one thread (state stays put), never reaped by
+ * piscina, no environment, no exec arguments, the heap capped. Benchmarks and specs that
+ * stand in for a runtime's pool use the same.
+ *
+ * @example
+ * new Piscina(workerPoolOptions({ filename: WORKER_FILE, heapMB: 64 }));
+ */
+export function workerPoolOptions({ filename, heapMB }: WorkerPoolOptions) {
+  return {
+    filename,
+    name: 'default',
+    minThreads: 1,
+    maxThreads: 1,
+    concurrentTasksPerWorker: 1,
+    idleTimeout: 2 ** 31 - 1,
+    atomics: 'disabled' as const,
+    env: {},
+    execArgv: [],
+    resourceLimits: {
+      maxOldGenerationSizeMb: heapMB,
+      maxYoungGenerationSizeMb: Math.min(8, Math.max(1, Math.floor(heapMB / 4))),
+      stackSizeMb: 4,
+    },
+  };
+}
+
+/**
  * What the worker runtimes (WebAssembly, Python) share: one piscina pool of exactly one worker
  * thread per plugin (state is stable between calls), started with no environment and no exec
  * arguments; invocations run one at a time, queued here (piscina's abort only cancels tasks that
@@ -203,23 +230,8 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   }
 
   /** Starts the plugin's pool: one thread, no environment, no exec arguments, capped heap. */
-  protected startPool({ filename, heapMB }: WorkerPoolOptions): void {
-    this.pool = new Piscina<Task, Reply>({
-      filename,
-      name: 'default',
-      minThreads: 1,
-      maxThreads: 1,
-      concurrentTasksPerWorker: 1,
-      idleTimeout: 2 ** 31 - 1,
-      atomics: 'disabled',
-      env: {},
-      execArgv: [],
-      resourceLimits: {
-        maxOldGenerationSizeMb: heapMB,
-        maxYoungGenerationSizeMb: Math.min(8, Math.max(1, Math.floor(heapMB / 4))),
-        stackSizeMb: 4,
-      },
-    });
+  protected startPool(options: WorkerPoolOptions): void {
+    this.pool = new Piscina<Task, Reply>(workerPoolOptions(options));
     // A worker that dies outside a piscina task (all invocations after load) is reported here.
     this.pool.on('error', (e: unknown) => this.crash(this.workerDied(e, this.replies.size > 0 ? 'during an invocation' : 'between invocations')));
   }

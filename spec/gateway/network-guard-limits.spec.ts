@@ -3,17 +3,9 @@ import { PermissionDeniedError, PluginStateError, ResourceLimitError } from '../
 import { NetworkGuard, type NetworkGuardOptions } from '../../lib/gateway/network-guard.js';
 import { guardedNetworkHooks } from '../helpers/loopback-only.js';
 import { startNetFixture, type NetFixture } from '../helpers/net-fixture.js';
+import { rejection } from '../helpers/make-plugin.js';
 
 const MiB = 1024 * 1024;
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Runs `work` while sampling Buffer memory; returns how far it rose above the starting point. */
 async function peakBufferGrowth(work: () => Promise<unknown>): Promise<number> {

@@ -11,6 +11,7 @@ import { InvalidArgumentError, PermissionDeniedError, ResourceLimitError } from 
 import { NetworkGuard, type NetworkGuardOptions } from '../../lib/gateway/network-guard.js';
 import { guardedNetworkHooks } from '../helpers/loopback-only.js';
 import { startNetFixture, type NetFixture } from '../helpers/net-fixture.js';
+import { rejection } from '../helpers/make-plugin.js';
 
 /** A throwaway self-signed certificate for api.example.test, or undefined without openssl. */
 function selfSigned(): { key: Buffer; cert: Buffer } | undefined {
@@ -27,15 +28,6 @@ function selfSigned(): { key: Buffer; cert: Buffer } | undefined {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('NetworkGuard (ctx.net.fetch)', function () {

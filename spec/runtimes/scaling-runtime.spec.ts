@@ -11,6 +11,7 @@ import type { RuntimeInit } from '../../lib/runtimes/runtime.js';
 import { ScalingRuntime, type ScalingOptions } from '../../lib/runtimes/scaling-runtime.js';
 import { WasmRuntime } from '../../lib/runtimes/wasm/wasm-runtime.js';
 import { findRepoRoot } from '../../scripts/write-schema.js';
+import { rejection } from '../helpers/make-plugin.js';
 
 const FIXTURES = join(findRepoRoot(dirname(fileURLToPath(import.meta.url))), 'spec/fixtures/wasm');
 const MB = 1024 * 1024;
@@ -59,15 +60,6 @@ async function releaseUntilSettled(gateway: GatedGateway, calls: Promise<unknown
     gateway.releaseAll();
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<PluginHostError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as PluginHostError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('ScalingRuntime (replicas of a stateless wasm plugin)', function () {

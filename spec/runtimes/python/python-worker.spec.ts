@@ -8,6 +8,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { portEndpoint } from '../../../lib/runtimes/comlink-endpoint.js';
 import type { PythonLoadTask, PythonWorkerReply, PythonWorkerTask } from '../../../lib/runtimes/python/python-protocol.js';
+import { workerPoolOptions } from '../../../lib/runtimes/worker-runtime.js';
 import { createPyodideRealm } from '../../../lib/runtimes/python/realm.js';
 
 const WORKER = fileURLToPath(new URL('../../../lib/runtimes/python/worker.js', import.meta.url));
@@ -41,16 +42,8 @@ interface Harness {
 }
 
 async function start(main: string, options: Partial<PythonLoadTask> & { extra?: { path: string; text: string }[] } = {}): Promise<Harness> {
-  const pool = new Piscina<PythonWorkerTask, PythonWorkerReply>({
-    filename: WORKER,
-    minThreads: 1,
-    maxThreads: 1,
-    concurrentTasksPerWorker: 1,
-    idleTimeout: 2 ** 31 - 1,
-    atomics: 'disabled',
-    env: {},
-    execArgv: [],
-  });
+  // The pool as PythonRuntime starts it (64 MB for the plugin, 192 MB for Pyodide's runtime).
+  const pool = new Piscina<PythonWorkerTask, PythonWorkerReply>(workerPoolOptions({ filename: WORKER, heapMB: 64 + 192 }));
   const host = new FakeHost();
   const { port1, port2 } = new MessageChannel();
   Comlink.expose(host, portEndpoint(port1));

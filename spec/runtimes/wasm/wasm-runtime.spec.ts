@@ -20,6 +20,7 @@ import type { GatewayPort } from '../../../lib/runtimes/protocol.js';
 import type { RuntimeInit } from '../../../lib/runtimes/runtime.js';
 import { WasmRuntime, type WasmRuntimeOptions } from '../../../lib/runtimes/wasm/wasm-runtime.js';
 import { findRepoRoot } from '../../../scripts/write-schema.js';
+import { rejection } from '../../helpers/make-plugin.js';
 
 const FIXTURES = join(findRepoRoot(dirname(fileURLToPath(import.meta.url))), 'spec/fixtures/wasm');
 const MB = 1024 * 1024;
@@ -32,15 +33,6 @@ class RecordingGateway implements GatewayPort {
     this.requests.push(JSON.parse(JSON.stringify(request)));
     return this.answer(request);
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<PluginHostError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as PluginHostError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('WasmRuntime (piscina)', function () {
