@@ -1,16 +1,54 @@
-import type { MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../errors.js';
 
-/** Host → worker on the invocation port. */
-export interface InvocationMessage<Task> {
-  id: number;
-  task: Task;
+/**
+ * How one runtime writes its tasks and replies as text on the invocation channel. Text, not
+ * objects: structured-cloning a small object costs more than the rest of a Wasm call's
+ * transport (benchmarks/), and plugin JSON travels as it is, not escaped again ({@link packText}).
+ */
+export interface InvocationCodec<Task, Reply> {
+  task: TextCodec<Task>;
+  reply: TextCodec<Reply>;
 }
 
-/** Worker → host on the invocation port. */
-export interface InvocationReplyMessage<Reply> {
-  id: number;
-  reply: Reply;
+export interface TextCodec<T> {
+  encode(value: T): string;
+  decode(text: string): T;
+}
+
+/** The host's end of a channel; `wake` is set for a worker that blocks between tasks ({@link serveBlocking}). */
+export interface InvocationEnd {
+  port: MessagePort;
+  wake?: SharedArrayBuffer;
+}
+
+/**
+ * `header` as JSON, then, if `text` is not null, a newline and `text` unchanged (JSON never
+ * writes a raw newline, so the first one ends the header).
+ *
+ * @example
+ * packText({ ok: true }, '"HI"');  // '{"ok":true}\n"HI"'
+ * unpackText('{"ok":true}\n"HI"'); // { header: { ok: true }, text: '"HI"' }
+ */
+export function packText(header: object, text: string | null): string {
+  const head = JSON.stringify(header);
+  return text === null ? head : `${head}\n${text}`;
+}
+
+export function unpackText<H>(packed: string): { header: H; text: string | null } {
+  const cut = packed.indexOf('\n');
+  if (cut < 0) return { header: JSON.parse(packed) as H, text: null };
+  return { header: JSON.parse(packed.slice(0, cut)) as H, text: packed.slice(cut + 1) };
+}
+
+/** One message: the task's id, a newline, the encoded task or reply. */
+export function frame(id: number, body: string): string {
+  return `${id}\n${body}`;
+}
+
+export function unframe(message: string): { id: number; body: string } {
+  const cut = message.indexOf('\n');
+  return { id: Number(message.slice(0, cut)), body: message.slice(cut + 1) };
 }
 
 /**
@@ -22,12 +60,48 @@ export interface InvocationReplyMessage<Reply> {
  *
  * @example
  * // in the worker's load task:
- * serveInvocations(task.invocations, handle);
+ * serveInvocations(task.invocations, handle, PYTHON_CODEC);
  */
-export function serveInvocations<Task, Reply>(port: MessagePort, handle: (task: Task) => Reply | Promise<Reply>): void {
-  port.on('message', async ({ id, task }: InvocationMessage<Task>) => {
-    const reply = await handle(task);
-    port.postMessage({ id, reply } satisfies InvocationReplyMessage<Reply>);
+export function serveInvocations<Task, Reply>(
+  port: MessagePort,
+  handle: (task: Task) => Reply | Promise<Reply>,
+  codec: InvocationCodec<Task, Reply>,
+): void {
+  port.on('message', async (message: string) => {
+    const { id, body } = unframe(message);
+    const reply = await handle(codec.task.decode(body));
+    port.postMessage(frame(id, codec.reply.encode(reply)));
+  });
+}
+
+/**
+ * The worker end for a worker that has nothing to do between tasks (WebAssembly: no timers,
+ * no promises): once the load task has returned, the thread blocks in `Atomics.wait` on slot 0
+ * of `wake` and, each time the host bumps it, takes the tasks waiting on `port` with
+ * `receiveMessageOnPort` and answers them. No event-loop turn per task (cheaper than
+ * {@link serveInvocations}), no CPU while idle; `Worker.terminate()` still ends it.
+ *
+ * @example
+ * serveBlocking(task.invocations, task.wake, handle, WASM_CODEC); // at the end of the load task
+ */
+export function serveBlocking<Task, Reply>(
+  port: MessagePort,
+  wake: SharedArrayBuffer,
+  handle: (task: Task) => Reply,
+  codec: InvocationCodec<Task, Reply>,
+): void {
+  const signal = new Int32Array(wake);
+  // After the load task's reply has gone out (piscina posts it when the handler returns).
+  setImmediate(() => {
+    for (;;) {
+      // Read before draining: a task posted after this read bumps the slot, so the wait returns at once.
+      const seen = Atomics.load(signal, 0);
+      for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+        const { id, body } = unframe(m.message as string);
+        port.postMessage(frame(id, codec.reply.encode(handle(codec.task.decode(body)))));
+      }
+      Atomics.wait(signal, 0, seen);
+    }
   });
 }
 

@@ -10,7 +10,7 @@ import {
   type SerializedError,
 } from '../errors.js';
 import { DeadlineWatchdog } from './deadline-watchdog.js';
-import type { InvocationMessage, InvocationReplyMessage } from './invocation-channel.js';
+import { frame, unframe, type InvocationCodec, type InvocationEnd } from './invocation-channel.js';
 import { jsonDepth, MAX_JSON_DEPTH, nullPrototype } from './js/wire.js';
 import type { LifecycleHook, PluginDescription } from './protocol.js';
 import type { InvocationOptions, PluginRuntime, RuntimeInit, RuntimeMetrics } from './runtime.js';
@@ -93,6 +93,8 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   private working: Promise<void> = Promise.resolve();
   /** The host end of the invocation channel, once the worker serves it. */
   private invocations?: MessagePort;
+  /** Slot 0 is bumped after each task posted, for a worker that blocks between tasks. */
+  private wakeSlot?: Int32Array;
   /** Whether the worker serves the invocation channel (its load task has finished). */
   private serving = false;
   private readonly replies = new Map<number, { resolve(reply: Reply): void; reject(error: Error): void }>();
@@ -120,6 +122,9 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   abstract call(method: string, args: unknown[]): Promise<unknown>;
   abstract deliverEvent(topic: string, data: unknown, source: string, methods: string[]): Promise<void>;
   abstract hook(hook: LifecycleHook, arg?: unknown, options?: InvocationOptions): Promise<unknown>;
+
+  /** How tasks and replies are written on the invocation channel. */
+  protected abstract readonly codec: InvocationCodec<Task, Reply>;
 
   /** Turns one worker reply into the task's value, or throws the typed error. */
   protected abstract settle(reply: Reply, operation: string): Promise<unknown>;
@@ -158,22 +163,27 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
 
   /**
    * Opens the invocation channel: the returned port goes to the worker in the load task
-   * (transferred), where `serveInvocations` answers on it; tasks after load travel on it.
+   * (transferred), where `serveInvocations` answers on it — or, with `blocking`,
+   * `serveBlocking`, woken through the returned `wake` buffer; tasks after load travel on it.
    */
-  protected openInvocations(): MessagePort {
+  protected openInvocations(blocking = false): InvocationEnd {
     const { port1, port2 } = new MessageChannel();
-    port1.on('message', ({ id, reply }: InvocationReplyMessage<Reply>) => {
+    port1.on('message', (message: string) => {
+      const { id, body } = unframe(message);
       const pending = this.replies.get(id);
       this.replies.delete(id);
-      pending?.resolve(reply);
+      pending?.resolve(this.codec.reply.decode(body));
     });
     port1.unref();
     this.invocations = port1;
-    return port2;
+    const wake = blocking ? new SharedArrayBuffer(4) : undefined;
+    this.wakeSlot = wake && new Int32Array(wake);
+    return { port: port2, wake };
   }
 
   private closeInvocations(): void {
     this.serving = false;
+    this.wakeSlot = undefined;
     this.invocations?.close();
     this.invocations = undefined;
     // Their worker is gone: what they waited for will not come. translate() names the cause.
@@ -194,7 +204,11 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
     const id = this.nextInvocation++;
     return new Promise<Reply>((resolve, reject) => {
       this.replies.set(id, { resolve, reject });
-      port.postMessage({ id, task } satisfies InvocationMessage<Task>, transferList as never);
+      port.postMessage(frame(id, this.codec.task.encode(task)));
+      if (this.wakeSlot) {
+        Atomics.add(this.wakeSlot, 0, 1);
+        Atomics.notify(this.wakeSlot, 0);
+      }
     });
   }
 

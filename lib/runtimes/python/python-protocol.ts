@@ -1,11 +1,12 @@
 /**
- * Everything that crosses between the PythonRuntime (host thread) and its piscina worker.
- * Types only. Plugin values travel as JSON text; the host parses results (depth-checked,
+ * Everything that crosses between the PythonRuntime (host thread) and its piscina worker, and
+ * how invocations after load are written as text ({@link PYTHON_CODEC}). Plugin values travel as JSON text; the host parses results (depth-checked,
  * into null-prototype objects). Gateway requests go the other way over comlink
  * ({@link PythonHostApi}), also as JSON text.
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../../errors.js';
+import { packText, unpackText, type InvocationCodec } from '../invocation-channel.js';
 import type { PyodideCodeCache, PyodideFiles } from './realm.js';
 
 /** Host → worker: a piscina task. */
@@ -79,3 +80,33 @@ export interface PythonHostApi {
   /** Fire-and-forget variant for log/emit: the worker does not wait for the answer. */
   post(requestJson: string): void;
 }
+
+/**
+ * Invocations after load as text: an invoke task is its invocation JSON behind an empty header;
+ * a reply is its small fields as JSON, then its value's JSON text as it is (none for null).
+ *
+ * @example
+ * PYTHON_CODEC.reply.encode({ ok: true, value: '"HI"', memoryBytes: 1, elapsedMs: 0.1 }); // '{"ok":true,"memoryBytes":1,"elapsedMs":0.1}\n"HI"'
+ */
+export const PYTHON_CODEC: InvocationCodec<PythonWorkerTask, PythonWorkerReply> = {
+  task: {
+    encode(task) {
+      if (task.type !== 'invoke') throw new TypeError(`a ${task.type} task does not travel on the invocation channel`);
+      return packText({}, task.invocation);
+    },
+    decode(text) {
+      return { type: 'invoke', invocation: unpackText(text).text ?? 'null' };
+    },
+  },
+  reply: {
+    encode(reply) {
+      if (!reply.ok) return packText(reply, null);
+      const { value, ...header } = reply;
+      return packText(header, value);
+    },
+    decode(text) {
+      const { header, text: value } = unpackText<PythonWorkerReply>(text);
+      return header.ok ? { ...header, value } : header;
+    },
+  },
+};

@@ -9,7 +9,7 @@ import { exposeHostApi } from './host-api.js';
 import { readPythonPlugin, type PluginFileLimits } from './plugin-files.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { sharedPyodideFiles } from './realm.js';
-import type { PythonLoadTask, PythonWorkerReply, PythonWorkerTask } from './python-protocol.js';
+import { PYTHON_CODEC, type PythonLoadTask, type PythonWorkerReply, type PythonWorkerTask } from './python-protocol.js';
 
 const MB = 1024 * 1024;
 const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -70,6 +70,7 @@ export interface PythonRuntimeOptions {
  * await runtime.dispose();
  */
 export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerReply> {
+  protected readonly codec = PYTHON_CODEC;
   private readonly interrupt = new Int32Array(new SharedArrayBuffer(4));
   private hostApi?: ReturnType<typeof exposeHostApi>;
   private readonly maxPending: number;
@@ -142,7 +143,7 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
         maxMemoryBytes: this.memoryLimitMB * MB,
         maxPayloadBytes: this.maxPayload,
         maxRequestsPerInvocation: this.maxRequests,
-        invocations: this.openInvocations(),
+        invocations: this.openInvocations().port,
         ...(lease.snapshot ? { snapshot: lease.snapshot } : {}),
         ...(lease.make ? { makeSnapshot: true } : {}),
         pyodide: codeCache ? { ...pyodide, codeCache } : pyodide,

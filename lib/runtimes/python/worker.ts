@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { portEndpoint } from '../comlink-endpoint.js';
 import { errorWithStack, serveInvocations } from '../invocation-channel.js';
-import type { PythonHostApi, PythonLoadTask, PythonWorkerOutcome, PythonWorkerReply, PythonWorkerTask } from './python-protocol.js';
+import { PYTHON_CODEC, type PythonHostApi, type PythonLoadTask, type PythonWorkerOutcome, type PythonWorkerReply, type PythonWorkerTask } from './python-protocol.js';
 import { createPyodideRealm, type PyodideCodeCache, type PyodideRealm } from './realm.js';
 import { LOGOMESH_PY, PLUGIN_DIR, RUNTIME_MODULE, RUNTIME_PY, SDK_DIR } from './sdk.js';
 
@@ -136,7 +136,7 @@ async function load(task: PythonLoadTask): Promise<{ outcome: PythonWorkerOutcom
   for (const file of files) c.writeText(`${PLUGIN_DIR}/${file.path}`, file.text);
   plugin = { realm, port, remote, maxPayload, maxRequests };
   // Every later task arrives on the invocation port (piscina keeps owning the thread).
-  serveInvocations(task.invocations, handle);
+  serveInvocations(task.invocations, handle, PYTHON_CODEC);
   const answer = c.callPython(RUNTIME_MODULE, 'load', task.pluginId, normalise(task.entryPoint), '');
   return { outcome: decode(String(answer)), snapshot, codeCache };
 }

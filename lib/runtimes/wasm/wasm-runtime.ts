@@ -9,7 +9,7 @@ import type { InvocationOptions, RuntimeInit } from '../runtime.js';
 import { remoteError, WorkerRuntime } from '../worker-runtime.js';
 import { exportFor } from './wasm-abi.js';
 import { WasmAnswers } from './wasm-answers.js';
-import type { WasmInvokeValue, WasmLoadValue, WasmPortMessage, WasmWorkerReply, WasmWorkerTask } from './wasm-protocol.js';
+import { WASM_CODEC, type WasmInvokeValue, type WasmLoadValue, type WasmPortMessage, type WasmWorkerReply, type WasmWorkerTask } from './wasm-protocol.js';
 import { checkWasmModule, type WasmAbi } from './wasm-validator.js';
 
 const MB = 1024 * 1024;
@@ -57,6 +57,7 @@ export interface WasmRuntimeOptions {
  * await runtime.dispose();
  */
 export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> {
+  protected readonly codec = WASM_CODEC;
   private port?: MessagePort;
   private abi?: WasmAbi;
   private received = 0;
@@ -102,7 +103,7 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
     this.answers = new WasmAnswers(this.init, this.maxPayload, () => this.port);
     port1.on('message', this.onRequest);
     port1.unref();
-    const invocations = this.openInvocations();
+    const { port: invocations, wake } = this.openInvocations(true);
     // A copy is transferred: the module's bytes stay here for the next boot.
     const bytes = this.bytes!.slice();
     const task: WasmWorkerTask = {
@@ -110,6 +111,7 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
       bytes,
       port: port2,
       invocations,
+      wake: wake!,
       maxPayloadBytes: this.maxPayload,
       maxRequestsPerInvocation: this.maxRequests,
       signal: this.answers.signal,

@@ -7,7 +7,8 @@ import vm from 'node:vm';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { portEndpoint } from '../../../lib/runtimes/comlink-endpoint.js';
-import type { PythonLoadTask, PythonWorkerReply, PythonWorkerTask } from '../../../lib/runtimes/python/python-protocol.js';
+import { PYTHON_CODEC, type PythonLoadTask, type PythonWorkerReply, type PythonWorkerTask } from '../../../lib/runtimes/python/python-protocol.js';
+import { frame, unframe } from '../../../lib/runtimes/invocation-channel.js';
 import { workerPoolOptions } from '../../../lib/runtimes/worker-runtime.js';
 import { createPyodideRealm } from '../../../lib/runtimes/python/realm.js';
 
@@ -52,8 +53,9 @@ async function start(main: string, options: Partial<PythonLoadTask> & { extra?: 
   const invocations = new MessageChannel();
   const pending = new Map<number, (reply: PythonWorkerReply) => void>();
   let nextId = 0;
-  invocations.port1.on('message', ({ id, reply }: { id: number; reply: PythonWorkerReply }) => {
-    pending.get(id)?.(reply);
+  invocations.port1.on('message', (message: string) => {
+    const { id, body } = unframe(message);
+    pending.get(id)?.(PYTHON_CODEC.reply.decode(body));
     pending.delete(id);
   });
   const { extra = [], ...rest } = options;
@@ -75,7 +77,7 @@ async function start(main: string, options: Partial<PythonLoadTask> & { extra?: 
     new Promise<PythonWorkerReply>((resolve) => {
       const id = ++nextId;
       pending.set(id, resolve);
-      invocations.port1.postMessage({ id, task: { type: 'invoke', invocation: JSON.stringify(invocation) } });
+      invocations.port1.postMessage(frame(id, PYTHON_CODEC.task.encode({ type: 'invoke', invocation: JSON.stringify(invocation) })));
     });
   return {
     pool,
