@@ -4,7 +4,7 @@ import type { SerializedError } from '../errors.js';
 /**
  * How one runtime writes its tasks and replies as text on the invocation channel. Text, not
  * objects: structured-cloning a small object costs more than the rest of a Wasm call's
- * transport (benchmarks/), and plugin JSON travels as it is, not escaped again ({@link packText}).
+ * transport (benchmarks/); plugin JSON travels as it is, not escaped again.
  */
 export interface InvocationCodec<Task, Reply> {
   task: TextCodec<Task>;
@@ -20,25 +20,6 @@ export interface TextCodec<T> {
 export interface InvocationEnd {
   port: MessagePort;
   wake?: SharedArrayBuffer;
-}
-
-/**
- * `header` as JSON, then, if `text` is not null, a newline and `text` unchanged (JSON never
- * writes a raw newline, so the first one ends the header).
- *
- * @example
- * packText({ ok: true }, '"HI"');  // '{"ok":true}\n"HI"'
- * unpackText('{"ok":true}\n"HI"'); // { header: { ok: true }, text: '"HI"' }
- */
-export function packText(header: object, text: string | null): string {
-  const head = JSON.stringify(header);
-  return text === null ? head : `${head}\n${text}`;
-}
-
-export function unpackText<H>(packed: string): { header: H; text: string | null } {
-  const cut = packed.indexOf('\n');
-  if (cut < 0) return { header: JSON.parse(packed) as H, text: null };
-  return { header: JSON.parse(packed.slice(0, cut)) as H, text: packed.slice(cut + 1) };
 }
 
 /** One message: the task's id, a newline, the encoded task or reply. */

@@ -217,9 +217,10 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
     const limitMs = this.init.limits.executionTimeoutMs;
     const interruptAt = probe ? limitMs : (options.deadlineMs ?? limitMs);
     Atomics.store(this.interrupt, 0, 0);
-    // Pyodide sometimes takes a SIGINT off the buffer without raising KeyboardInterrupt (seen in
-    // about one run in four: the flag is consumed, the loop goes on), so it is stored again
-    // every INTERRUPT_REPEAT_MS until the call ends or the grace period is over.
+    // Stored again every INTERRUPT_REPEAT_MS until the call ends or the grace period is over: a
+    // SIGINT can still be taken without a KeyboardInterrupt (Pyodide's checkInterrupt turns one
+    // into EINTR during a file operation). The race that lost one in about four runs (Pyodide
+    // clearing the flag after reading 0) is closed in the realm (realm.ts, signals).
     let pending: () => void;
     const interrupt = (): void => {
       Atomics.store(this.interrupt, 0, SIGINT);

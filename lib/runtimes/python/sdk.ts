@@ -456,7 +456,8 @@ def load(plugin_id, entry_point, files_json):
             if not callable(fn):
                 continue
             if getattr(fn, "__logomesh_expose__", False):
-                exposed[name] = name
+                # True for a plain method: invoke() calls it without an asyncio task.
+                exposed[name] = not inspect.iscoroutinefunction(fn)
             for pattern in getattr(fn, "__logomesh_events__", ()):
                 handlers.append({"pattern": pattern, "method": name})
             hook_name = getattr(fn, "__logomesh_hook__", None)
@@ -482,9 +483,8 @@ async def _call(fn, *args):
     return value
 
 
-async def _invoke(invocation_json):
+async def _run(inv):
     try:
-        inv = json.loads(invocation_json)
         instance = _state["instance"]
         if instance is None:
             raise RuntimeError("no plugin is loaded")
@@ -515,17 +515,41 @@ async def _invoke(invocation_json):
         return _outcome(e)
 
 
+async def _awaited(value, what):
+    try:
+        return _result(await value, what)
+    except BaseException as e:
+        return _outcome(e)
+
+
+def _start(coro):
+    task = asyncio.Task(coro, loop=asyncio.get_event_loop(), eager_start=True)
+    return task.result() if task.done() else task
+
+
+# Results that are surely not awaitable: checked before inspect.isawaitable, which costs more.
+_PLAIN = frozenset((str, int, float, bool, type(None), list, dict, tuple))
+
+
 def invoke(invocation_json):
     """Runs an invocation: its answer (a str) when it finished without waiting, else its task.
 
-    The task starts eagerly (runs to its first real await inside this call): a sync method, or
-    an async one that never waits, is answered here without any event-loop turn; one that waits
-    (host requests, sleep) goes on as an ordinary asyncio task that JS awaits. An eager task is
-    a real task from its first step (current_task, contextvars, cancellation as usual).
+    A plain (non-async) exposed method is called directly: no asyncio task, no event-loop
+    turn (asyncio.current_task() is None in it; the loop is Pyodide's, always running). Anything
+    else runs as a task started eagerly (it runs to its first real await inside this call): an
+    async method that never waits is answered here too; one that waits (host requests, sleep)
+    goes on as an ordinary asyncio task that JS awaits (current_task, contextvars, cancellation
+    as usual).
     """
     try:
-        task = asyncio.Task(_invoke(invocation_json), loop=asyncio.get_event_loop(), eager_start=True)
-        return task.result() if task.done() else task
+        inv = json.loads(invocation_json)
+        method = inv.get("method") if inv.get("type") == "call" else None
+        if type(method) is str and _state["exposed"].get(method) is True and _state["instance"] is not None:
+            value = getattr(_state["instance"], method)(*inv.get("args", []))
+            if type(value) in _PLAIN or not inspect.isawaitable(value):
+                return _result(value, f"{method}()")
+            return _start(_awaited(value, f"{method}()"))
+        return _start(_run(inv))
     except BaseException as e:
         return _outcome(e)
 `;

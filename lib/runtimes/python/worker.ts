@@ -69,8 +69,11 @@ export default async function handle(task: PythonWorkerTask): Promise<PythonWork
   // Assigned inside host callbacks, which control-flow analysis does not see.
   const hit = limitHit as { limit: Limit; size: number } | undefined;
   if (hit) outcome = { ok: false, limit: hit.limit, size: hit.size };
-  else if (!outcome.ok && 'limit' in outcome && outcome.limit === 'memory') outcome = { ...outcome, size: memoryBytes };
-  const reply: PythonWorkerReply = { ...outcome, memoryBytes, elapsedMs: performance.now() - started };
+  else if (!outcome.ok && 'limit' in outcome && outcome.limit === 'memory') outcome.size = memoryBytes;
+  // Fields added, not spread into a new object (a spread costs ~1.7 µs, as much as the transport).
+  const reply = outcome as PythonWorkerReply;
+  reply.memoryBytes = memoryBytes;
+  reply.elapsedMs = performance.now() - started;
   if (snapshot) reply.snapshot = snapshot;
   if (codeCache) reply.codeCache = codeCache;
   return reply;

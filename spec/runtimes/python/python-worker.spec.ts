@@ -134,6 +134,18 @@ class DataVisualizer:
         return None
 
     @expose
+    def deferred(self, x):
+        return self.slow_double(x)
+
+    @expose
+    def in_task(self):
+        return asyncio.current_task() is not None
+
+    @expose
+    async def in_task_async(self):
+        return asyncio.current_task() is not None
+
+    @expose
     def unserialisable(self):
         return {1, 2}
 
@@ -233,7 +245,7 @@ describe('Python worker (piscina, sealed Pyodide realm)', function () {
 
     it('loads and describes the @plugin class', () => {
       expect(ok(h.loaded)).to.deep.equal({
-        exposed: ['big', 'big_request', 'boom', 'denied', 'flood', 'histogram', 'hog', 'nothing', 'ops', 'seen', 'slow_double', 'spin', 'unserialisable'],
+        exposed: ['big', 'big_request', 'boom', 'deferred', 'denied', 'flood', 'histogram', 'hog', 'in_task', 'in_task_async', 'nothing', 'ops', 'seen', 'slow_double', 'spin', 'unserialisable'],
         handlers: [{ pattern: 'data.*', method: 'changed' }],
         hooks: ['deserializeState', 'onStart', 'serializeState'],
         declaredId: 'py-test',
@@ -245,6 +257,12 @@ describe('Python worker (piscina, sealed Pyodide realm)', function () {
       expect(ok(await h.call('histogram', [1, 2, 2, 3, 10], 3))).to.deep.equal([4, 0, 1]);
       expect(ok(await h.call('slow_double', 21))).to.equal(42);
       expect(await h.call('nothing')).to.include({ ok: true, value: null });
+    });
+
+    it('calls a plain method directly (no asyncio task) and awaits what it returns if that is awaitable', async () => {
+      expect(ok(await h.call('deferred', 4))).to.equal(8);
+      expect(ok(await h.call('in_task'))).to.equal(false);
+      expect(ok(await h.call('in_task_async'))).to.equal(true);
     });
 
     it('turns Python exceptions into errors with the traceback', async () => {
@@ -325,8 +343,7 @@ describe('Python worker (piscina, sealed Pyodide realm)', function () {
     });
 
     it('interrupts a busy loop when the host stores SIGINT', async () => {
-      // As PythonRuntime does: stored again until the call ends (Pyodide sometimes takes the
-      // first SIGINT off the buffer without raising).
+      // As PythonRuntime does: stored again until the call ends.
       const timer = setTimeout(() => Atomics.store(h.interrupt, 0, 2), 200);
       const again = setInterval(() => Atomics.store(h.interrupt, 0, 2), 250);
       const reply = await h.call('spin');
@@ -334,6 +351,15 @@ describe('Python worker (piscina, sealed Pyodide realm)', function () {
       clearInterval(again);
       expect(reply).to.include({ ok: false, limit: 'interrupted', size: 0 });
       expect(ok(await h.call('slow_double', 1))).to.equal(2);
+    });
+
+    it('takes a single SIGINT every time: Pyodide clearing the flag does not wipe one stored meanwhile', async () => {
+      for (let i = 0; i < 8; i++) {
+        const timer = setTimeout(() => Atomics.store(h.interrupt, 0, 2), 20);
+        const reply = await Promise.race([h.call('spin'), new Promise((resolve) => setTimeout(resolve, 3000, 'no KeyboardInterrupt'))]);
+        clearTimeout(timer);
+        expect(reply, `attempt ${i + 1}`).to.include({ ok: false, limit: 'interrupted' });
+      }
     });
   });
 
