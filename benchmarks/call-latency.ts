@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { DEFAULT_RESOURCE_LIMITS } from '../lib/registry/manifest-schema.js';
 import { benchHost } from './bench-host.js';
 import { judge, type BenchmarkResult } from './benchmark-result.js';
-import { interleave, type InterleaveOptions } from './interleave.js';
+import { interleave, STEADY_WARMUP, type InterleaveOptions } from './interleave.js';
 import { copyFixture } from './plugin-copies.js';
 import { rawEchoChannel } from './raw-isolate.js';
 import { scale, summarize } from './stats.js';
@@ -24,7 +24,7 @@ const NS_TO_US = 1e-3;
  */
 export async function callLatency(
   tmp: string,
-  options: InterleaveOptions = { warmup: 300, rounds: 30, batch: 200 },
+  options: InterleaveOptions = { warmup: STEADY_WARMUP, rounds: 30, batch: 200 },
 ): Promise<BenchmarkResult> {
   const host = await benchHost(tmp);
   const raw = await rawEchoChannel();

@@ -4,6 +4,14 @@ export interface Variant {
   run(): Promise<unknown>;
 }
 
+/**
+ * Warm-up calls per variant for call-latency benchmarks, so they measure the steady state of a
+ * long-running host: V8 tiers a call path up only after a few thousand calls (the Wasm call took
+ * 25 µs p50 after 300 warm-up calls, 19 µs after 2000 and 11–14 µs from about 3000 on, the raw
+ * baseline 10 → 8.5 µs). Every variant gets the same warm-up.
+ */
+export const STEADY_WARMUP = 5000;
+
 export interface InterleaveOptions {
   /** Untimed runs of each variant before sampling. */
   warmup: number;

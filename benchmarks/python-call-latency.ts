@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { benchHost } from './bench-host.js';
 import { judge, type BenchmarkResult } from './benchmark-result.js';
-import { interleave, type InterleaveOptions } from './interleave.js';
+import { interleave, STEADY_WARMUP, type InterleaveOptions } from './interleave.js';
 import { pythonPluginCopy } from './python-fixtures.js';
 import { rawPythonWorker } from './raw-python-worker.js';
 import { rawWorker } from './raw-wasm-worker.js';
@@ -26,7 +26,7 @@ const TEXT = 'hello world';
  */
 export async function pythonCallLatency(
   tmp: string,
-  options: InterleaveOptions = { warmup: 200, rounds: 10, batch: 50 },
+  options: InterleaveOptions = { warmup: STEADY_WARMUP, rounds: 20, batch: 100 },
 ): Promise<BenchmarkResult> {
   const host = await benchHost(tmp);
   const echo = await rawWorker({ mode: 'echo' });
