@@ -87,10 +87,12 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   protected memoryBytes = 0;
   protected cpuTimeMs = 0;
   protected boundaryBytes = 0;
-  /** Invocations run one after another; each turn ends when the worker is free again. */
-  private turn: Promise<void> = Promise.resolve();
-  /** Settles when the worker has finished the task the current turn handed it. */
-  private working: Promise<void> = Promise.resolve();
+  /** Whether a turn is running; invocations run one after another, each turn ending when the worker is free again. */
+  private busy = false;
+  /** Turns waiting for the running one to end, oldest first. */
+  private readonly waiting: (() => void)[] = [];
+  /** Settles when the worker has finished the task the current turn handed it (unset: nothing handed). */
+  private working?: Promise<unknown>;
   /** The host end of the invocation channel, once the worker serves it. */
   private invocations?: MessagePort;
   /** Slot 0 is bumped after each task posted, for a worker that blocks between tasks. */
@@ -126,8 +128,8 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   /** How tasks and replies are written on the invocation channel. */
   protected abstract readonly codec: InvocationCodec<Task, Reply>;
 
-  /** Turns one worker reply into the task's value, or throws the typed error. */
-  protected abstract settle(reply: Reply, operation: string): Promise<unknown>;
+  /** Turns one worker reply into the task's value, or throws the typed error (a promise only when it must wait). */
+  protected abstract settle(reply: Reply, operation: string): unknown;
 
   /** Closes whatever channel the subclass keeps to its worker (called on crash and dispose). */
   protected closeChannel(): void {}
@@ -271,36 +273,49 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
    * failed (a caller that gave up at its own deadline, a health probe, leaves the worker busy).
    */
   private async inTurn<T>(fn: () => Promise<T>, operation = 'load'): Promise<T> {
-    const previous = this.turn;
-    let release!: () => void;
-    this.turn = new Promise((resolve) => (release = resolve));
-    await previous;
-    this.working = Promise.resolve();
+    // No promise per turn when the worker is free (the common case): a flag and a queue.
+    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.busy = true;
+    this.working = undefined;
     try {
       if (this.dead) throw this.dead;
       const value = await fn();
-      release();
+      this.release();
       return value;
     } catch (error) {
-      void this.working.then(release);
+      // Set by execute() inside fn, which control-flow analysis does not see.
+      const working = this.working as Promise<unknown> | undefined;
+      if (working) void working.then(this.release, this.release);
+      else this.release();
       throw this.translate(error, operation);
     }
   }
+
+  /** Ends the running turn: the next waiting one starts (it stays busy) or the worker is free. */
+  private readonly release = (): void => {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.busy = false;
+  };
 
   /** One task to the worker under the deadline. */
   protected execute(task: Task, operation: string, options: InvocationOptions = {}, transferList?: (ArrayBuffer | MessagePort)[]): Promise<unknown> {
     const pool = this.pool;
     if (!pool || this.disposing) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' was stopped before ${operation}.`);
-    const work = this.send(pool, task, transferList).then((reply) => {
-      this.cpuTimeMs += reply.elapsedMs;
-      if (reply.memoryBytes > 0) this.memoryBytes = reply.memoryBytes;
-      return this.settle(reply, operation);
-    });
-    // The turn ends when the worker is free, not when this caller gave up.
-    this.working = work.then(
-      () => void (this.lastUsed = performance.now()),
-      () => void (this.lastUsed = performance.now()),
+    const work = this.send(pool, task, transferList).then(
+      (reply) => {
+        this.lastUsed = performance.now();
+        this.cpuTimeMs += reply.elapsedMs;
+        if (reply.memoryBytes > 0) this.memoryBytes = reply.memoryBytes;
+        return this.settle(reply, operation);
+      },
+      (error: unknown) => {
+        this.lastUsed = performance.now();
+        throw error;
+      },
     );
+    // The turn ends when the worker is free, not when this caller gave up.
+    this.working = work;
     return this.withDeadline(work, operation, options);
   }
 

@@ -200,7 +200,7 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
     return value === null ? undefined : this.parse(value, operation);
   }
 
-  protected async settle(reply: PythonWorkerReply, operation: string): Promise<unknown> {
+  protected settle(reply: PythonWorkerReply, operation: string): unknown {
     if (reply.snapshot) this.madeSnapshot = reply.snapshot;
     if (reply.codeCache) this.snapshots.keepCodeCache(reply.codeCache);
     if (reply.ok) return reply.value;

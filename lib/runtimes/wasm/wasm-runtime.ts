@@ -169,10 +169,14 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
   }
 
   /** Takes a worker reply: counters, the gateway requests it made, then its value or error. */
-  protected async settle(reply: WasmWorkerReply, operation: string): Promise<unknown> {
+  protected settle(reply: WasmWorkerReply, operation: string): unknown {
     // Requests travel on their own port: wait for them so a call's logs and emits reach the
     // gateway before the call resolves.
-    await this.requestsReceived(reply.sent);
+    if (this.received < reply.sent && this.port) return this.requestsReceived(reply.sent).then(() => this.outcome(reply, operation));
+    return this.outcome(reply, operation);
+  }
+
+  private outcome(reply: WasmWorkerReply, operation: string): unknown {
     if (reply.ok) return reply.value;
     if ('limit' in reply) throw this.limitError(reply.limit, reply.size, operation, this.maxRequests);
     throw new PluginError(this.init.pluginId, operation, reply.error);
