@@ -15,7 +15,7 @@ export interface SnapshotLease {
 }
 
 /** The files whose contents a snapshot depends on, next to this module in the compiled output. */
-const SNAPSHOT_INPUTS = ['./realm.js', './sdk.js', './worker.js'];
+const SNAPSHOT_INPUTS = ['./realm.js', './realm-inner.js', './sdk.js', './worker.js'];
 
 /**
  * Pyodide memory snapshots, one per Pyodide build and sandbox version: a booted interpreter
