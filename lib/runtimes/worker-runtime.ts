@@ -193,7 +193,10 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
     this.replies.clear();
   }
 
-  /** One task to the worker: over the invocation channel once it is open, through piscina before. */
+  /**
+   * One task to the worker: through piscina until the worker serves the invocation channel (the
+   * load task, with its transfer list), then on the channel as text (nothing to transfer).
+   */
   private send(pool: Piscina<Task, Reply>, task: Task, transferList?: (ArrayBuffer | MessagePort)[]): Promise<Reply> {
     const port = this.invocations;
     if (!port || !this.serving) {
