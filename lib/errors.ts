@@ -188,15 +188,23 @@ export class ResourceLimitError extends PluginHostError {
 
 export class PluginTimeoutError extends PluginHostError {
   static readonly code = 'LOGOMESH_ERR_PLUGIN_TIMEOUT';
+  /**
+   * `queued`: the invocation never ran; it waited `timeoutMs` for the plugin to finish earlier
+   * ones (a plugin runs one invocation at a time per thread) and the plugin keeps running.
+   */
   constructor(
     pluginId: string,
     readonly operation: string,
     readonly timeoutMs: number,
+    readonly queued = false,
   ) {
     super(
       PluginTimeoutError.code,
-      `Plugin '${pluginId}' did not finish ${operation} within ${timeoutMs} ms; it was stopped. ` +
-        `Raise resourceLimits.executionTimeoutMs if the work is legitimately slow.`,
+      queued
+        ? `Plugin '${pluginId}' was busy: ${operation} waited ${timeoutMs} ms for its turn and did not run; the plugin keeps running. ` +
+            `Make fewer concurrent calls, or declare the plugin stateless with more threads.`
+        : `Plugin '${pluginId}' did not finish ${operation} within ${timeoutMs} ms; it was stopped. ` +
+            `Raise resourceLimits.executionTimeoutMs if the work is legitimately slow.`,
       { pluginId },
     );
   }

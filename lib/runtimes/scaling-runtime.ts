@@ -1,4 +1,5 @@
-import { MethodNotExposedError, PluginCrashedError, PluginHostError, PluginLoadError } from '../errors.js';
+import { MethodNotExposedError, PluginCrashedError, PluginHostError, PluginLoadError, PluginTimeoutError } from '../errors.js';
+import { DeadlineWatchdog } from './deadline-watchdog.js';
 import type { LifecycleHook, PluginDescription } from './protocol.js';
 import type { InvocationOptions, PluginRuntime, RuntimeInit, RuntimeMetrics } from './runtime.js';
 
@@ -50,6 +51,8 @@ export class ScalingRuntime implements PluginRuntime {
   private readonly replicas: Replica[] = [];
   /** Calls waiting for a free replica, first come first served. */
   private readonly waiting: { resolve(replica: Replica): void; reject(error: Error): void }[] = [];
+  /** Bounds each waiting call's wait (one timer for all of them). */
+  private readonly watchdog = new DeadlineWatchdog();
   private description?: PluginDescription;
   private dead?: PluginHostError;
   private disposing = false;
@@ -108,18 +111,18 @@ export class ScalingRuntime implements PluginRuntime {
   async call(method: string, args: unknown[]): Promise<unknown> {
     this.alive();
     if (!this.description!.exposed.includes(method)) throw new MethodNotExposedError(this.init.pluginId, method);
-    return this.route((runtime) => runtime.call(method, args));
+    return this.route(`call ${method}()`, undefined, (runtime) => runtime.call(method, args));
   }
 
   async deliverEvent(topic: string, data: unknown, source: string, methods: string[]): Promise<void> {
     this.alive();
-    await this.route((runtime) => runtime.deliverEvent(topic, data, source, methods));
+    await this.route(`event ${topic}`, undefined, (runtime) => runtime.deliverEvent(topic, data, source, methods));
   }
 
   async hook(hook: LifecycleHook, arg?: unknown, options?: InvocationOptions): Promise<unknown> {
     this.alive();
     if (hook === 'onStart' || hook === 'onStop') return this.everywhere(hook, hook === 'onStart');
-    return this.route((runtime) => runtime.hook(hook, arg, options));
+    return this.route(hook, options?.deadlineMs, (runtime) => runtime.hook(hook, arg, options));
   }
 
   /** Sums over the replicas; the memory limit is the per-replica limit times the replicas. */
@@ -168,9 +171,13 @@ export class ScalingRuntime implements PluginRuntime {
     if (!this.loaded || this.disposing) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' is not loaded.`);
   }
 
-  /** Runs one invocation on a free replica; the replica is busy until it settles. */
-  private async route<T>(work: (runtime: PluginRuntime) => Promise<T>): Promise<T> {
-    const replica = await this.acquire();
+  /**
+   * Runs one invocation on a free replica; the replica is busy until it settles. A call that
+   * waits longer than `waitMs` (default `executionTimeoutMs`) for a replica fails with a queued
+   * {@link PluginTimeoutError} without running; the plugin keeps running.
+   */
+  private async route<T>(operation: string, waitMs: number | undefined, work: (runtime: PluginRuntime) => Promise<T>): Promise<T> {
+    const replica = await this.acquire(operation, waitMs ?? this.init.limits.executionTimeoutMs);
     try {
       return await work(replica.runtime);
     } catch (error) {
@@ -181,13 +188,32 @@ export class ScalingRuntime implements PluginRuntime {
     }
   }
 
-  private acquire(): Promise<Replica> {
+  private acquire(operation: string, waitMs: number): Promise<Replica> {
     const idle = this.replicas.find((r) => r.ready && !r.busy);
     if (idle) {
       idle.busy = true;
       return Promise.resolve(idle);
     }
-    const promise = new Promise<Replica>((resolve, reject) => this.waiting.push({ resolve, reject }));
+    const promise = new Promise<Replica>((resolve, reject) => {
+      const waiter = {
+        resolve(replica: Replica) {
+          cancel();
+          resolve(replica);
+        },
+        reject(error: Error) {
+          cancel();
+          reject(error);
+        },
+      };
+      const cancel = this.watchdog.add(waitMs, () => {
+        const at = this.waiting.indexOf(waiter);
+        // A plugin that ended meanwhile rejects its waiters with why (end()).
+        if (at < 0 || this.dead || this.disposing) return;
+        this.waiting.splice(at, 1);
+        reject(new PluginTimeoutError(this.init.pluginId, operation, waitMs, true));
+      });
+      this.waiting.push(waiter);
+    });
     // Every replica is busy: one more thread, unless one is already on its way for earlier waiters.
     const coming = this.replicas.filter((r) => !r.ready).length;
     if (this.scaling && !this.growthFailed && this.replicas.length < this.max && coming < this.waiting.length) void this.grow();
@@ -318,5 +344,6 @@ export class ScalingRuntime implements PluginRuntime {
     clearTimeout(this.trimTimer);
     this.trimTimer = undefined;
     for (const w of this.waiting.splice(0)) w.reject(this.dead ?? error);
+    this.watchdog.dispose();
   }
 }

@@ -263,21 +263,28 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
 
   /** Runs one task in its turn, under the deadline, and returns its value or throws the typed error. */
   protected run(task: Task, operation: string, options: InvocationOptions = {}, transferList?: (ArrayBuffer | MessagePort)[]): Promise<unknown> {
-    return this.inTurn(async () => {
-      if (this.disposing) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' was stopped before ${operation}.`);
-      if (this.reaped) await this.wake();
-      return this.execute(task, operation, options, transferList);
-    }, operation);
+    const waitMs = options.deadlineMs ?? this.init.limits.executionTimeoutMs;
+    return this.inTurn(
+      async () => {
+        if (this.disposing) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' was stopped before ${operation}.`);
+        if (this.reaped) await this.wake();
+        return this.execute(task, operation, options, transferList);
+      },
+      operation,
+      waitMs,
+    );
   }
 
   /**
    * Runs `fn` when the previous turn has ended. The turn ends when the worker is free again:
    * at once when `fn` succeeded, and when the last task it handed over has settled when `fn`
    * failed (a caller that gave up at its own deadline, a health probe, leaves the worker busy).
+   * A turn that waits longer than `waitMs` for the ones before it fails with a queued
+   * {@link PluginTimeoutError} without running (the plugin is not at fault and keeps running).
    */
-  private async inTurn<T>(fn: () => Promise<T>, operation = 'load'): Promise<T> {
+  private async inTurn<T>(fn: () => Promise<T>, operation = 'load', waitMs?: number): Promise<T> {
     // No promise per turn when the worker is free (the common case): a flag and a queue.
-    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.busy) await this.waitTurn(operation, waitMs);
     this.busy = true;
     this.working = undefined;
     try {
@@ -292,6 +299,25 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
       else this.release();
       throw this.translate(error, operation);
     }
+  }
+
+  private waitTurn(operation: string, waitMs: number | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (waitMs === undefined) return void this.waiting.push(resolve);
+      // On the sandbox's one watchdog timer: no timer per queued call.
+      const cancel = this.watchdog.add(waitMs, () => {
+        const at = this.waiting.indexOf(start);
+        // A plugin that ended meanwhile (the call ahead missed its deadline): the turn fails with why.
+        if (at < 0 || this.dead || this.disposing) return;
+        this.waiting.splice(at, 1);
+        reject(new PluginTimeoutError(this.init.pluginId, operation, waitMs, true));
+      });
+      const start = (): void => {
+        cancel();
+        resolve();
+      };
+      this.waiting.push(start);
+    });
   }
 
   /** Ends the running turn: the next waiting one starts (it stays busy) or the worker is free. */

@@ -134,6 +134,25 @@ describe('ScalingRuntime (replicas of a stateless wasm plugin)', function () {
     expect(rt.size).to.equal(1);
   });
 
+  it('fails a call that waits longer than executionTimeoutMs for a replica, without running it or ending the plugin', async () => {
+    const { rt, gateway, crashes } = scaling({ min: 1, max: 3, scaleOnHighLoad: false }, { timeoutMs: 300 });
+    await rt.load();
+    const first = rt.call('ask', [1]);
+    const second = rt.call('ask', [2]);
+    const third = rejection(rt.call('ping', []));
+    // One replica: the first call holds it 200 ms, then the second; the third gives up at 300 ms.
+    await new Promise((r) => setTimeout(r, 200));
+    gateway.releaseAll();
+    const error = await third;
+    expect(error).to.be.instanceOf(PluginTimeoutError);
+    expect(error).to.include({ queued: true, timeoutMs: 300 });
+    await until(() => gateway.held.length === 1);
+    gateway.releaseAll();
+    expect(await Promise.all([first, second])).to.deep.equal([answer(1), answer(2)]);
+    expect(crashes).to.have.length(0);
+    expect(await rt.call('ping', [])).to.equal('pong');
+  });
+
   it('runs onStart on every replica, also those added later, and onStop on replicas it removes when idle', async () => {
     const { rt, gateway } = scaling({ min: 1, max: 3, idleMs: 50 });
     await rt.load();
@@ -168,6 +187,8 @@ describe('ScalingRuntime (replicas of a stateless wasm plugin)', function () {
     const { rt, crashes } = scaling({ min: 2, max: 2 }, { timeoutMs: 300 });
     await rt.load();
     const spinning = [rt.call('spin', []), rt.call('spin', [])];
+    // Made after the spins began: it would give up waiting later than they miss their deadline.
+    await new Promise((r) => setTimeout(r, 50));
     const waiting = rt.call('ping', []);
     const errors = await Promise.all([...spinning, waiting].map(rejection));
     for (const e of errors) expect(e).to.be.instanceOf(PluginTimeoutError);

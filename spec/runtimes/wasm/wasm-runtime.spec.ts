@@ -195,6 +195,32 @@ describe('WasmRuntime (piscina)', function () {
       ]);
     });
 
+    it('fails a call that waits longer than executionTimeoutMs for its turn, without running it or ending the plugin', async () => {
+      const held: ((value: unknown) => void)[] = [];
+      const gateway = new RecordingGateway(() => new Promise((resolve) => held.push(resolve)));
+      const { rt, crashes } = runtime('stateless', { executionTimeoutMs: 300 }, {}, gateway);
+      await rt.load();
+      const began = Date.now();
+      const first = rt.call('ask', [{ op: 'fs.stat', path: 'a' }]);
+      const second = rt.call('ask', [{ op: 'fs.stat', path: 'b' }]);
+      const third = rejection(rt.call('ping', []));
+      // The first call holds the worker 200 ms, then the second holds it: the third, queued
+      // behind both, gives up 300 ms after it was made; each running call stays within its own.
+      await new Promise((r) => setTimeout(r, 200));
+      held.shift()!('a');
+      const error = await third;
+      expect(error).to.be.instanceOf(PluginTimeoutError);
+      expect(error).to.include({ queued: true, timeoutMs: 300 });
+      expect(error.message).to.match(/waited 300 ms for its turn and did not run; the plugin keeps running/);
+      expect(Date.now() - began).to.be.at.least(290);
+      held.shift()!('b');
+      expect(await first).to.deep.equal({ ok: true, value: 'a' });
+      expect(await second).to.deep.equal({ ok: true, value: 'b' });
+      expect(gateway.requests).to.have.length(2);
+      expect(crashes).to.have.length(0);
+      expect(await rt.call('ping', [])).to.equal('pong');
+    });
+
     it('fails the call with ResourceLimitError(payload) when the answer is over maxPayloadBytes, and keeps the plugin', async () => {
       const gateway = new RecordingGateway((r) => (r.path === 'big' ? 'x'.repeat(4096) : 'small'));
       const { rt, crashes } = runtime('ask', {}, { maxPayloadBytes: 1024 }, gateway);
