@@ -31,6 +31,8 @@ export interface WorkerPoolOptions {
   filename: string;
   /** V8 old-generation cap of the worker thread, MiB. */
   heapMB: number;
+  /** Young generation (default: a quarter of heapMB, at most 8 MiB). */
+  youngMB?: number;
 }
 
 /**
@@ -41,7 +43,7 @@ export interface WorkerPoolOptions {
  * @example
  * new Piscina(workerPoolOptions({ filename: WORKER_FILE, heapMB: 64 }));
  */
-export function workerPoolOptions({ filename, heapMB }: WorkerPoolOptions) {
+export function workerPoolOptions({ filename, heapMB, youngMB }: WorkerPoolOptions) {
   return {
     filename,
     name: 'default',
@@ -54,7 +56,7 @@ export function workerPoolOptions({ filename, heapMB }: WorkerPoolOptions) {
     execArgv: [],
     resourceLimits: {
       maxOldGenerationSizeMb: heapMB,
-      maxYoungGenerationSizeMb: Math.min(8, Math.max(1, Math.floor(heapMB / 4))),
+      maxYoungGenerationSizeMb: youngMB ?? Math.min(8, Math.max(1, Math.floor(heapMB / 4))),
       stackSizeMb: 4,
     },
   };

@@ -112,7 +112,10 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
   /** A worker for the files read at load: at load, and again when a reaped worker wakes. */
   protected override async boot(): Promise<PluginDescription> {
     const { pluginId, manifest } = this.init;
-    this.startPool({ filename: WORKER_FILE, heapMB: this.memoryLimitMB + this.runtimeHeapMB });
+    // Pyodide's JS heap sees little short-lived garbage (the plugin's objects live in linear
+    // memory): a 4 MiB young generation instead of 8 saves ~3.5 MB of resident semispace per
+    // plugin; calls moving ~20 KB of JSON were measured ~7% slower (p50), small calls alike.
+    this.startPool({ filename: WORKER_FILE, heapMB: this.memoryLimitMB + this.runtimeHeapMB, youngMB: 4 });
     const { port1, port2 } = new MessageChannel();
     this.hostApi = exposeHostApi(port1, {
       pluginId,

@@ -16,6 +16,22 @@ export const INNER_SOURCE = String.raw`(function install(outerSchedule, outerCan
   // A no-op rather than a throw: a JS exception unwinding through wasm frames (emscripten_run_script
   // called through ctypes) would abort the interpreter.
   define('__lm_noeval', () => undefined);
+  // Snapshot restore (pyodide.asm.js rewritten to call this): copies the snapshot into linear
+  // memory page by page, skipping 4 KiB pages that are zero in both (about 7 of its 20 MiB): a
+  // fresh memory reads as zero without being resident, and writing zeros would make it resident.
+  define('__lm_restore', (heap, bytes) => {
+    const PAGE = 4096;
+    const n = bytes.length;
+    if ((bytes.byteOffset & 3) !== 0 || (heap.byteOffset & 3) !== 0 || n > heap.length) { heap.set(bytes); return; }
+    const src = new Int32Array(bytes.buffer, bytes.byteOffset, n >> 2);
+    const dst = new Int32Array(heap.buffer, heap.byteOffset, n >> 2);
+    const zero = (a, from, to) => { for (let i = from; i < to; i++) if (a[i] !== 0) return false; return true; };
+    for (let off = 0; off < n; off += PAGE) {
+      const end = Math.min(off + PAGE, n);
+      if (end - off === PAGE && zero(src, off >> 2, end >> 2) && zero(dst, off >> 2, end >> 2)) continue;
+      heap.set(bytes.subarray(off, end), off);
+    }
+  });
   define('__lm_nodylib', () => { throw new Error('dynamic libraries are not available in the Python sandbox'); });
 
   // Node calls a realm's Error.prepareStackTrace with stack frames: pin it.
@@ -166,6 +182,9 @@ export const INNER_SOURCE = String.raw`(function install(outerSchedule, outerCan
 
   // The shell loader's file access: only the files copied in.
   const files = new Map();
+  const SCRATCH_MIN = 32 * 1024 * 1024 + 65536;
+  let scratch;
+  let used = 0;
   g.read = (path) => { const f = files.get(String(path)); if (typeof f !== 'string') throw new Error('no such file: ' + path); return f; };
   g.readbuffer = (path) => { const f = files.get(String(path)); if (!(f instanceof Uint8Array)) throw new Error('no such file: ' + path); return f; };
   g.load = () => { throw new Error('loading scripts is not available in the Python sandbox'); };
@@ -203,7 +222,19 @@ export const INNER_SOURCE = String.raw`(function install(outerSchedule, outerCan
   };
   const failure = (e) => { const limit = limitOf(e); return limit ? 'limit\n' + limit : 'error\n' + String((e && e.message) || e); };
   const control = {
-    alloc(path, size) { const u = new Uint8Array(size); files.set(String(path), u); return u; },
+    // One scratch buffer for the boot files (wasm, stdlib, snapshot), padded past glibc's largest
+    // mmap threshold (32 MiB) so it is mmapped, never carved from the worker's malloc arena (which
+    // keeps freed memory resident); its padding is never touched. The outer side detaches it once
+    // booted, which unmaps it at once (no GC needed).
+    reserve(size) { scratch = new Uint8Array(Math.max(Number(size), SCRATCH_MIN)); used = 0; return scratch.buffer; },
+    alloc(path, size) {
+      const n = Number(size);
+      let u;
+      if (scratch !== undefined && used + n <= scratch.length) { u = scratch.subarray(used, used + n); used = (used + n + 63) & ~63; }
+      else u = new Uint8Array(n);
+      files.set(String(path), u);
+      return u;
+    },
     text(path, text) { files.set(String(path), String(text)); },
     boot(id, makeSnapshot, snapshotPath) {
       const config = {
@@ -226,7 +257,10 @@ export const INNER_SOURCE = String.raw`(function install(outerSchedule, outerCan
         // Pyodide keeps its config (the snapshot) and the wasm loader's closure (the wasm bytes):
         // neither is needed once booted.
         config._loadSnapshot = undefined;
+        if (py._api && py._api.config) py._api.config._loadSnapshot = undefined;  // Pyodide's own copy of the config
         py._module.instantiateWasm = undefined;
+        for (const [path, f] of [...files]) if (typeof f !== 'string') files.delete(path);
+        scratch = undefined;
         py.setInterruptBuffer(signals);
         host(outerDone, Number(id), 'ok\n');
       }).catch((e) => { say(e); host(outerDone, Number(id), 'error\n' + String((e && e.message) || e)); });

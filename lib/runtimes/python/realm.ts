@@ -43,7 +43,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { isArrayBuffer } from 'node:util/types';
 import vm from 'node:vm';
+import { MessageChannel } from 'node:worker_threads';
 import { INNER_SOURCE } from './realm-inner.js';
 
 const PAGE = 65536;
@@ -90,6 +92,16 @@ const REWRITES: { what: string; from: string | RegExp; to: string; count?: numbe
   },
 ];
 
+/** Snapshot restore skips all-zero pages (not made resident): see __lm_restore in realm-inner.ts. */
+const RESTORE_REWRITE = { what: 'restoreSnapshot', from: 'return Module.HEAP8.set(t),l}', to: 'return __lm_restore(Module.HEAP8,t),l}', count: 1 };
+/** The shell loader copies every binary it reads (`new Uint8Array(readbuffer(path))`): it gets the inner array itself. */
+const READBUFFER_REWRITE = {
+  what: 'shell binary copy',
+  from: 'binary:Promise.resolve(new Uint8Array(readbuffer(e)))',
+  to: 'binary:Promise.resolve(readbuffer(e))',
+  count: 1,
+};
+
 function rewrite(source: string, file: string, rules: typeof REWRITES): string {
   let out = source;
   for (const rule of rules) {
@@ -134,8 +146,8 @@ export function readPyodideFiles(): PyodideFiles {
   const dir = pyodideDir();
   const version = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
   return {
-    asm: lexical(rewrite(readFileSync(join(dir, 'pyodide.asm.js'), 'utf8'), 'pyodide.asm.js', REWRITES)),
-    loader: lexical(rewrite(readFileSync(join(dir, 'pyodide.js'), 'utf8'), 'pyodide.js', REWRITES.slice(0, 2))),
+    asm: lexical(rewrite(readFileSync(join(dir, 'pyodide.asm.js'), 'utf8'), 'pyodide.asm.js', [...REWRITES, RESTORE_REWRITE])),
+    loader: lexical(rewrite(readFileSync(join(dir, 'pyodide.js'), 'utf8'), 'pyodide.js', [...REWRITES.slice(0, 2), READBUFFER_REWRITE])),
     wasm: readFileSync(join(dir, 'pyodide.asm.wasm')),
     stdlib: readFileSync(join(dir, 'python_stdlib.zip')),
     lock: readFileSync(join(dir, 'pyodide-lock.json'), 'utf8'),
@@ -212,6 +224,8 @@ export interface RealmControl {
   makeSnapshot(): Uint8Array;
   /** Allocates an inner Uint8Array registered as file `path` of the boot loader. */
   alloc(path: string, size: number): Uint8Array;
+  /** Allocates the inner scratch buffer later `alloc` calls carve their arrays from (at least 32 MiB + 64 KiB). */
+  reserve(size: number): ArrayBuffer;
   /** Writes a text file into Pyodide's in-memory file system (parents created). */
   writeText(path: string, text: string): void;
   runPython(code: string): unknown;
@@ -239,6 +253,23 @@ export interface PyodideRealm {
   invoke(module: string, name: string, arg: string): Promise<string>;
   /** V8's code cache of Pyodide's scripts, for {@link PyodideFiles.codeCache} of later realms. */
   codeCache(): PyodideCodeCache;
+}
+
+/**
+ * Frees `buffer`'s memory now rather than at the worker's next GC (an idle worker may not have
+ * one for a long time): transferred into a message on a channel closed at once, its backing
+ * store is dropped with the message. `buffer` is left detached (length 0).
+ */
+function release(buffer: ArrayBuffer): void {
+  if (!isArrayBuffer(buffer) || buffer.byteLength === 0) return;
+  const { port1, port2 } = new MessageChannel();
+  try {
+    port1.postMessage(null, [buffer]);
+  } catch {
+    // Not detachable: the GC frees it.
+  }
+  port1.close();
+  port2.close();
 }
 
 /**
@@ -340,6 +371,8 @@ export async function createPyodideRealm(
   // Code loaded into the realm: Pyodide's module factory and its loader (rewritten, see REWRITES).
   const asmScript = run(f.asm, 'pyodide.asm.js', f.codeCache?.asm);
   const loaderScript = run(f.loader, 'pyodide.js', f.codeCache?.loader);
+  // The boot files share one inner scratch buffer, detached (and so unmapped) once booted.
+  const scratch = control.reserve(f.wasm.length + f.stdlib.length + (options.snapshot?.length ?? 0) + 256);
   control.alloc('/pyodide/pyodide.asm.wasm', f.wasm.length).set(f.wasm);
   control.alloc('/pyodide/python_stdlib.zip', f.stdlib.length).set(f.stdlib);
   control.text('/pyodide/pyodide-lock.json', f.lock);
@@ -351,6 +384,7 @@ export async function createPyodideRealm(
   const boot = completion();
   control.boot(boot.id, options.makeSnapshot === true, snapshotPath);
   const booted = await boot.done;
+  release(scratch);
   if (!booted.startsWith('ok\n')) {
     const lines = control.consoleLines();
     throw new Error(`Pyodide failed to boot: ${booted.slice(booted.indexOf('\n') + 1)}${lines ? `\n${lines}` : ''}`);

@@ -21,6 +21,7 @@
 import * as Comlink from 'comlink';
 import { posix } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import vm from 'node:vm';
 import type { MessagePort } from 'node:worker_threads';
 import { portEndpoint } from '../comlink-endpoint.js';
 import { errorWithStack, serveInvocations } from '../invocation-channel.js';
@@ -141,6 +142,8 @@ async function load(task: PythonLoadTask): Promise<{ outcome: PythonWorkerOutcom
   // Every later task arrives on the invocation port (piscina keeps owning the thread).
   serveInvocations(task.invocations, handle, PYTHON_CODEC);
   const answer = c.callPython(RUNTIME_MODULE, 'load', task.pluginId, normalise(task.entryPoint), '');
+  // Boot garbage collected before the worker idles (an idle worker may not collect for minutes).
+  await collectGarbage();
   return { outcome: decode(String(answer)), snapshot, codeCache };
 }
 
@@ -203,4 +206,22 @@ function refusal(code: 'requests' | 'payload', message: string): string {
 function loadedPlugin(): Plugin {
   if (!plugin) throw new Error('no plugin is loaded in this worker');
   return plugin;
+}
+
+/**
+ * A full GC of this worker's heap, without --expose-gc: `vm.measureMemory` with eager execution
+ * runs one (its ExperimentalWarning is not printed: the result is not used).
+ */
+async function collectGarbage(): Promise<void> {
+  const emitWarning = process.emitWarning;
+  let measured: Promise<unknown>;
+  process.emitWarning = (() => undefined) as typeof process.emitWarning;
+  try {
+    measured = vm.measureMemory({ mode: 'summary', execution: 'eager' });
+  } catch {
+    return;
+  } finally {
+    process.emitWarning = emitWarning;
+  }
+  await measured.catch(() => undefined);
 }
