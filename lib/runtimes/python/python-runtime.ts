@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
-import { MethodNotExposedError, PluginCrashedError, PluginError, PluginLoadError } from '../../errors.js';
+import { MethodNotExposedError, PluginCrashedError, PluginError, PluginLoadError, type PluginHostError } from '../../errors.js';
 import type { LifecycleHook, PluginDescription, PluginInvocation } from '../protocol.js';
 import type { InvocationOptions, RuntimeInit } from '../runtime.js';
 import { checkDescription } from '../description.js';
@@ -8,7 +8,7 @@ import { WorkerRuntime } from '../worker-runtime.js';
 import { exposeHostApi } from './host-api.js';
 import { readPythonPlugin, type PluginFileLimits } from './plugin-files.js';
 import { SnapshotCache } from './snapshot-cache.js';
-import { sharedPyodideFiles } from './realm.js';
+import { forgetSharedPyodideFiles, sharedPyodideFiles } from './realm.js';
 import { PYTHON_CODEC, type PythonLoadTask, type PythonWorkerReply, type PythonWorkerTask } from './python-protocol.js';
 
 const MB = 1024 * 1024;
@@ -49,6 +49,28 @@ export interface PythonRuntimeOptions {
   idleWorkerMs?: number;
   /** Pyodide snapshots (default: in memory only; the runtime factory keeps them under `<dataDir>/cache/pyodide`). */
   snapshots?: SnapshotCache;
+  /**
+   * Once no Python plugin of the process is loaded for this long, the process-wide Pyodide
+   * caches (snapshot, files, compiled module, code cache: ~60 MB) are dropped; the next load
+   * reads the snapshot from disk or boots cold (default 60 s: a restart keeps them).
+   */
+  releaseCachesAfterMs?: number;
+}
+
+/** Python runtimes of this process between load() and their end (dispose or crash). */
+let live = 0;
+let releaseTimer: NodeJS.Timeout | undefined;
+
+/** Drops the process-wide Pyodide caches `afterMs` from now unless a Python plugin loads meanwhile. */
+function releaseCachesWhenIdle(afterMs: number): void {
+  clearTimeout(releaseTimer);
+  releaseTimer = setTimeout(() => {
+    releaseTimer = undefined;
+    if (live > 0) return;
+    SnapshotCache.forget();
+    forgetSharedPyodideFiles();
+  }, afterMs);
+  releaseTimer.unref();
 }
 
 /**
@@ -84,6 +106,9 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
   private madeSnapshot?: Uint8Array;
   /** The plugin's files as read (and checked) at load; a woken worker gets the same. */
   private files?: { path: string; text: string }[];
+  private readonly releaseCachesAfterMs: number;
+  /** Counted in `live` (from load() to its end). */
+  private counted = false;
 
   constructor(init: RuntimeInit, options: PythonRuntimeOptions = {}) {
     super(init, options.maxPayloadBytes ?? 4 * MB);
@@ -95,10 +120,16 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
     this.runtimeHeapMB = options.runtimeHeapMB ?? 192;
     this.snapshots = options.snapshots ?? new SnapshotCache();
     this.idleMs = options.idleWorkerMs ?? 5 * 60_000;
+    this.releaseCachesAfterMs = options.releaseCachesAfterMs ?? 60_000;
   }
 
   async load(): Promise<PluginDescription> {
     const { pluginId, manifest } = this.init;
+    if (!this.counted && !this.disposing) {
+      this.counted = true;
+      live++;
+      clearTimeout(releaseTimer);
+    }
     try {
       this.files = await readPythonPlugin(this.init.dir, manifest.entryPoint, pluginId, this.fileLimits);
     } catch (error) {
@@ -243,6 +274,27 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
     // deadline still leaves the plugin its interrupt at executionTimeoutMs.
     work.then(cancel, cancel);
     return raced;
+  }
+
+  override async dispose(): Promise<void> {
+    try {
+      await super.dispose();
+    } finally {
+      this.uncount();
+    }
+  }
+
+  protected override crash(error: PluginHostError): PluginHostError {
+    const reported = super.crash(error);
+    if (this.dead) this.uncount();
+    return reported;
+  }
+
+  /** This runtime ended: the last one to end schedules the release of the process-wide caches. */
+  private uncount(): void {
+    if (!this.counted) return;
+    this.counted = false;
+    if (--live === 0) releaseCachesWhenIdle(this.releaseCachesAfterMs);
   }
 
   protected override closeChannel(): void {

@@ -41,14 +41,22 @@ export class SnapshotCache {
   private static making?: Promise<void>;
   private static key?: Promise<string>;
   private static code?: PyodideCodeCache;
-  private fromDisk?: Promise<void>;
+  /** Bumped by forget(): a cache reads the disk again after it. */
+  private static generation = 0;
+  private fromDisk?: { generation: number; read: Promise<void> };
 
   constructor(private readonly dir?: string) {}
+
+  /** Whether the process holds a snapshot in memory. */
+  static get held(): boolean {
+    return SnapshotCache.snapshot !== undefined;
+  }
 
   /** Drops the in-memory snapshot (≈ 20 MB) and code cache; the next load reads it from disk or makes it again. */
   static forget(): void {
     SnapshotCache.snapshot = undefined;
     SnapshotCache.code = undefined;
+    SnapshotCache.generation++;
   }
 
   /** V8's code cache of Pyodide's scripts, once a load made one. */
@@ -64,7 +72,10 @@ export class SnapshotCache {
 
   async acquire(): Promise<SnapshotLease> {
     for (;;) {
-      if (!SnapshotCache.snapshot && this.dir) await (this.fromDisk ??= this.readDisk());
+      if (!SnapshotCache.snapshot && this.dir) {
+        if (this.fromDisk?.generation !== SnapshotCache.generation) this.fromDisk = { generation: SnapshotCache.generation, read: this.readDisk() };
+        await this.fromDisk.read;
+      }
       if (SnapshotCache.snapshot) return { snapshot: SnapshotCache.snapshot, make: false, offer: () => undefined };
       if (SnapshotCache.making) {
         await SnapshotCache.making;

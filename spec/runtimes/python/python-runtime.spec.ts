@@ -1,10 +1,12 @@
 import { expect } from 'chai';
 import { PluginCrashedError, PluginTimeoutError } from '../../../lib/errors.js';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PluginManifest } from '../../../lib/registry/manifest-schema.js';
 import { PythonRuntime } from '../../../lib/runtimes/python/python-runtime.js';
+import { SnapshotCache } from '../../../lib/runtimes/python/snapshot-cache.js';
 import type { RuntimeInit } from '../../../lib/runtimes/runtime.js';
 
 /** Resolves once `condition()` holds, checking every 10 ms (fails the spec after 20 s). */
@@ -181,5 +183,69 @@ describe('PythonRuntime health probes', function () {
     // Interrupted at executionTimeoutMs (its `finally` may itself be interrupted: either answer is fine).
     expect(await rt.call('ping', [])).to.be.oneOf(['idle', 'checking']);
     expect(crashes).to.deep.equal([]);
+  });
+});
+
+// The process-wide Pyodide caches (snapshot, files, compiled module, code cache) are worth
+// ~60 MB: they go once no Python plugin is loaded for releaseCachesAfterMs.
+describe('PythonRuntime process-wide caches', function () {
+  this.timeout(60_000);
+  let dir: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'logomesh-pycache-'));
+    await mkdir(join(dir, 'counter'));
+    await writeFile(join(dir, 'counter', 'main.py'), COUNTER);
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  function runtime(releaseCachesAfterMs: number, snapshots: SnapshotCache): PythonRuntime {
+    const init: RuntimeInit = {
+      pluginId: 'counter',
+      dir: join(dir, 'counter'),
+      manifest: { id: 'counter', name: 'counter', version: '1.0.0', entryPoint: 'main.py', runtime: 'python', apiVersion: '^1.0.0' } as PluginManifest,
+      limits: { maxMemoryMB: 64, maxCpuPercent: 50, maxNetworkKbps: 1024, maxFileHandles: 16, executionTimeoutMs: 5000 },
+      gateway: { request: async () => undefined },
+      onCrash: () => undefined,
+    };
+    return new PythonRuntime(init, { releaseCachesAfterMs, snapshots });
+  }
+
+  it('drops them once the last Python plugin is gone, and the next load restores the snapshot from disk', async () => {
+    const cacheDir = join(dir, 'cache');
+    const snapshots = new SnapshotCache(cacheDir);
+    // Made by this spec's first load (not restored from an earlier spec's memory), so it is on disk.
+    SnapshotCache.forget();
+    const first = runtime(50, snapshots);
+    await first.load();
+    expect(await first.call('bump', [])).to.equal(1);
+    expect(SnapshotCache.held).to.equal(true);
+    const file = join(cacheDir, `${await snapshots.keyOf()}.snapshot`);
+    await until(() => existsSync(file));
+    const written = statSync(file).mtimeMs;
+    await first.dispose();
+    await until(() => !SnapshotCache.held);
+
+    const second = runtime(50, snapshots);
+    try {
+      await second.load();
+      expect(SnapshotCache.held).to.equal(true);
+      expect(statSync(file).mtimeMs, 'the snapshot was read, not made again').to.equal(written);
+      expect(await second.call('bump', [])).to.equal(1);
+    } finally {
+      await second.dispose();
+    }
+  });
+
+  it('keeps them while a Python plugin is loaded, and through a gap shorter than releaseCachesAfterMs', async () => {
+    const snapshots = new SnapshotCache(join(dir, 'cache'));
+    const first = runtime(60_000, snapshots);
+    await first.load();
+    const second = runtime(60_000, snapshots);
+    await second.load();
+    await first.dispose();
+    await second.dispose();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(SnapshotCache.held).to.equal(true);
   });
 });
