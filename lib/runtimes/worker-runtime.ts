@@ -75,8 +75,9 @@ export function workerPoolOptions({ filename, heapMB, youngMB }: WorkerPoolOptio
  * (lib/runtimes/invocation-channel.ts): piscina's task hand-off cost more than the rest of a
  * call. piscina still owns the thread: its start, limits, errors and termination.
  *
- * A subclass boots its sandbox in `load()` (calling {@link startPool}, {@link openInvocations}
- * and {@link run}) and turns worker replies into values or typed errors in {@link settle}.
+ * A subclass reads its inputs in {@link prepare}, boots its sandbox in {@link boot} (calling
+ * {@link startPool}, {@link openInvocations} and {@link execute}), writes its tasks with its
+ * {@link codec} and turns worker replies into values or typed errors in {@link settle}.
  */
 export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implements PluginRuntime {
   protected readonly watchdog = new DeadlineWatchdog();
@@ -122,7 +123,6 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
     this.memoryLimitMB = init.limits.maxMemoryMB;
   }
 
-  abstract load(): Promise<PluginDescription>;
   abstract call(method: string, args: unknown[]): Promise<unknown>;
   abstract deliverEvent(topic: string, data: unknown, source: string, methods: string[]): Promise<void>;
   abstract hook(hook: LifecycleHook, arg?: unknown, options?: InvocationOptions): Promise<unknown>;
@@ -137,23 +137,24 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   protected closeChannel(): void {}
 
   /**
-   * Starts the pool and runs the load task (with {@link execute}) from inputs read once by
-   * `load()`: the first time, and again when a reaped worker wakes. Runtimes without it are
-   * never reaped.
+   * Starts the pool and runs the load task (with {@link execute}) from the inputs
+   * {@link prepare} read: the first time, and again when a reaped worker wakes.
    */
-  protected boot?(): Promise<PluginDescription>;
+  protected abstract boot(): Promise<PluginDescription>;
 
   /** The task running a lifecycle hook, and its result from the task's value (for reaping). */
   protected hookTask?(hook: LifecycleHook, arg?: unknown): Task;
   protected hookResult?(value: unknown, hook: LifecycleHook): unknown;
 
   /**
-   * Loads with {@link boot} in the first turn; on failure the sandbox is torn down and the
-   * typed error thrown. Subclasses read and check their inputs first.
+   * Reads and checks the plugin's inputs once ({@link prepare}), then boots the first worker
+   * ({@link boot}) in the first turn; on any failure the sandbox is torn down and the typed
+   * error thrown.
    */
-  protected async bootFirst(): Promise<PluginDescription> {
+  async load(): Promise<PluginDescription> {
     try {
-      const description = await this.inTurn(() => this.boot!());
+      await this.prepare();
+      const description = await this.inTurn(() => this.boot());
       this.description = description;
       this.loaded = true;
       this.armReaper();
@@ -164,6 +165,9 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
       throw failure;
     }
   }
+
+  /** Reads and checks what every boot of the plugin's worker uses (module bytes, plugin files). */
+  protected abstract prepare(): Promise<void>;
 
   /**
    * Opens the invocation channel: the returned port goes to the worker in the load task
@@ -353,7 +357,7 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
   private reapable(): boolean {
     const hooks = this.description?.hooks ?? [];
     const keepsState = hooks.includes('serializeState') && hooks.includes('deserializeState');
-    return this.idleMs > 0 && this.boot !== undefined && (this.init.manifest.stateless === true || keepsState);
+    return this.idleMs > 0 && (this.init.manifest.stateless === true || keepsState);
   }
 
   /** One timer, armed when needed and re-armed only when it fires: calls cost no timer work. */
@@ -406,7 +410,7 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
     const { state, started } = this.reaped!;
     this.reaped = undefined;
     try {
-      const description = await this.boot!();
+      const description = await this.boot();
       if (JSON.stringify(description) !== JSON.stringify(this.description)) throw new Error('it described itself differently');
       const hooks = this.description!.hooks;
       if (hooks.includes('deserializeState')) this.hookResult!(await this.execute(this.hookTask!('deserializeState', state), 'deserializeState'), 'deserializeState');

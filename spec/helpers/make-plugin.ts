@@ -2,7 +2,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
+import type { PluginHostError } from '../../lib/errors.js';
 import { createPluginHost, type HostOptions, type PluginHost } from '../../lib/index.js';
+import type { PluginManifest, ResourceLimits } from '../../lib/registry/manifest-schema.js';
+import type { GatewayPort } from '../../lib/runtimes/protocol.js';
+import type { RuntimeInit } from '../../lib/runtimes/runtime.js';
 
 /** A plugin folder written for one spec. */
 export interface PluginSpec {
@@ -20,6 +24,31 @@ export interface PluginSpec {
   files?: Record<string, string>;
   /** Extra manifest fields. */
   manifest?: Record<string, unknown>;
+}
+
+/**
+ * What a runtime spec builds a WebAssembly or Python runtime with: plugin `manifest.id` in
+ * `dir`, the manifest filled in around the given fields, small limits (16 MB, 5 s) under
+ * `limits`, a gateway answering nothing unless one is given, and the crashes `onCrash` reported.
+ *
+ * @example
+ * const { init, crashes } = runtimeInit({ id: 'echo', runtime: 'wasm', entryPoint: 'echo.wasm' }, dir, { limits: { executionTimeoutMs: 500 } });
+ */
+export function runtimeInit(
+  manifest: Partial<PluginManifest> & Pick<PluginManifest, 'id' | 'runtime' | 'entryPoint'>,
+  dir: string,
+  options: { limits?: Partial<ResourceLimits>; gateway?: GatewayPort } = {},
+): { init: RuntimeInit; crashes: PluginHostError[] } {
+  const crashes: PluginHostError[] = [];
+  const init: RuntimeInit = {
+    pluginId: manifest.id,
+    dir,
+    manifest: { name: manifest.id, version: '1.0.0', apiVersion: '^1.0.0', ...manifest } as PluginManifest,
+    limits: { maxMemoryMB: 16, maxCpuPercent: 50, maxNetworkKbps: 1024, maxFileHandles: 16, executionTimeoutMs: 5000, ...options.limits },
+    gateway: options.gateway ?? { request: async () => undefined },
+    onCrash: (e) => crashes.push(e),
+  };
+  return { init, crashes };
 }
 
 /** A temporary folder holding plugin folders; `cleanup()` removes it. */

@@ -4,14 +4,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
-import { PluginHostError, PluginLoadError, PluginTimeoutError } from '../../lib/errors.js';
-import type { PluginManifest } from '../../lib/registry/manifest-schema.js';
+import { PluginLoadError, PluginTimeoutError } from '../../lib/errors.js';
 import type { GatewayPort } from '../../lib/runtimes/protocol.js';
-import type { RuntimeInit } from '../../lib/runtimes/runtime.js';
 import { ScalingRuntime, type ScalingOptions } from '../../lib/runtimes/scaling-runtime.js';
 import { WasmRuntime } from '../../lib/runtimes/wasm/wasm-runtime.js';
 import { findRepoRoot } from '../../scripts/write-schema.js';
-import { rejection } from '../helpers/make-plugin.js';
+import { rejection, runtimeInit } from '../helpers/make-plugin.js';
 
 const FIXTURES = join(findRepoRoot(dirname(fileURLToPath(import.meta.url))), 'spec/fixtures/wasm');
 const MB = 1024 * 1024;
@@ -85,16 +83,8 @@ describe('ScalingRuntime (replicas of a stateless wasm plugin)', function () {
 
   function scaling(options: ScalingOptions, { timeoutMs = 5000, entries = ['stateless.wasm'] } = {}) {
     const gateway = new GatedGateway();
-    const crashes: PluginHostError[] = [];
-    const manifest = { id: 'pool', name: 'pool', version: '1.0.0', entryPoint: entries[0], runtime: 'wasm', apiVersion: '^1.0.0', stateless: true } as PluginManifest;
-    const init: RuntimeInit = {
-      pluginId: 'pool',
-      dir,
-      manifest,
-      limits: { maxMemoryMB: 16, maxCpuPercent: 50, maxNetworkKbps: 1024, maxFileHandles: 16, executionTimeoutMs: timeoutMs },
-      gateway,
-      onCrash: (e) => crashes.push(e),
-    };
+    const { init, crashes } = runtimeInit({ id: 'pool', runtime: 'wasm', entryPoint: entries[0], stateless: true }, dir, { limits: { executionTimeoutMs: timeoutMs }, gateway });
+    const manifest = init.manifest;
     let built = 0;
     // Each replica is a complete single-thread runtime; `entries` lets a spec make them differ.
     const rt = new ScalingRuntime(init, (replica) => new WasmRuntime({ ...replica, manifest: { ...manifest, entryPoint: entries[built++ % entries.length] } }), options);

@@ -123,21 +123,15 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
     this.releaseCachesAfterMs = options.releaseCachesAfterMs ?? 60_000;
   }
 
-  async load(): Promise<PluginDescription> {
+  /** Counts this plugin against the caches' release, and reads its files once. */
+  protected override async prepare(): Promise<void> {
     const { pluginId, manifest } = this.init;
     if (!this.counted && !this.disposing) {
       this.counted = true;
       live++;
       clearTimeout(releaseTimer);
     }
-    try {
-      this.files = await readPythonPlugin(this.init.dir, manifest.entryPoint, pluginId, this.fileLimits);
-    } catch (error) {
-      const failure = this.translate(error, 'load');
-      await this.dispose();
-      throw failure;
-    }
-    return this.bootFirst();
+    this.files = await readPythonPlugin(this.init.dir, manifest.entryPoint, pluginId, this.fileLimits);
   }
 
   /** A worker for the files read at load: at load, and again when a reaped worker wakes. */

@@ -82,16 +82,10 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
     this.answers = new WasmAnswers(init, this.maxPayload, () => this.port);
   }
 
-  async load(): Promise<PluginDescription> {
-    try {
-      this.bytes = await this.readModule();
-      this.abi = checkWasmModule(this.bytes, { maxMemoryBytes: this.memoryLimitMB * MB, maxTableElements: this.maxTableElements }, this.init.pluginId);
-    } catch (error) {
-      const failure = this.translate(error, 'load');
-      await this.dispose();
-      throw failure;
-    }
-    return this.bootFirst();
+  /** Reads the module once and checks it before anything compiles it. */
+  protected override async prepare(): Promise<void> {
+    this.bytes = await this.readModule();
+    this.abi = checkWasmModule(this.bytes, { maxMemoryBytes: this.memoryLimitMB * MB, maxTableElements: this.maxTableElements }, this.init.pluginId);
   }
 
   /** A worker for the module read at load: at load, and again when a reaped worker wakes. */

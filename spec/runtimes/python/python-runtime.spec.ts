@@ -4,10 +4,9 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PluginManifest } from '../../../lib/registry/manifest-schema.js';
 import { PythonRuntime } from '../../../lib/runtimes/python/python-runtime.js';
 import { SnapshotCache } from '../../../lib/runtimes/python/snapshot-cache.js';
-import type { RuntimeInit } from '../../../lib/runtimes/runtime.js';
+import { runtimeInit } from '../../helpers/make-plugin.js';
 
 /** Resolves once `condition()` holds, checking every 10 ms (fails the spec after 20 s). */
 async function until(condition: () => boolean): Promise<void> {
@@ -75,6 +74,10 @@ class Probed:
 
 const PLUGINS = { counter: COUNTER, forgetful: FORGETFUL, probed: PROBED };
 
+/** Plugin `id` (its main.py in `<root>/<id>`) with 64 MB and `executionTimeoutMs`. */
+const pythonInit = (root: string, id: string, executionTimeoutMs: number) =>
+  runtimeInit({ id, runtime: 'python', entryPoint: 'main.py' }, join(root, id), { limits: { maxMemoryMB: 64, executionTimeoutMs } });
+
 // An idle Python worker (~100 MB) gives its memory back when the plugin can lose it safely;
 // the next call wakes a new one from the snapshot and hands the state back.
 describe('PythonRuntime idle reaping', function () {
@@ -92,15 +95,7 @@ describe('PythonRuntime idle reaping', function () {
   afterEach(async () => Promise.all(runtimes.splice(0).map((r) => r.dispose())));
 
   function runtime(idleWorkerMs: number, id: keyof typeof PLUGINS = 'counter', executionTimeoutMs = 5000) {
-    const crashes: Error[] = [];
-    const init: RuntimeInit = {
-      pluginId: id,
-      dir: join(dir, id),
-      manifest: { id, name: id, version: '1.0.0', entryPoint: 'main.py', runtime: 'python', apiVersion: '^1.0.0' } as PluginManifest,
-      limits: { maxMemoryMB: 64, maxCpuPercent: 50, maxNetworkKbps: 1024, maxFileHandles: 16, executionTimeoutMs },
-      gateway: { request: async () => undefined },
-      onCrash: (e) => crashes.push(e),
-    };
+    const { init, crashes } = pythonInit(dir, id, executionTimeoutMs);
     const rt = new PythonRuntime(init, { idleWorkerMs });
     runtimes.push(rt);
     return { rt, crashes };
@@ -152,15 +147,8 @@ describe('PythonRuntime health probes', function () {
   afterEach(async () => Promise.all(runtimes.splice(0).map((r) => r.dispose())));
 
   function probed(executionTimeoutMs: number) {
-    const crashes: Error[] = [];
-    const rt = new PythonRuntime({
-      pluginId: 'probed',
-      dir: join(dir, 'probed'),
-      manifest: { id: 'probed', name: 'probed', version: '1.0.0', entryPoint: 'main.py', runtime: 'python', apiVersion: '^1.0.0' } as PluginManifest,
-      limits: { maxMemoryMB: 64, maxCpuPercent: 50, maxNetworkKbps: 1024, maxFileHandles: 16, executionTimeoutMs },
-      gateway: { request: async () => undefined },
-      onCrash: (e) => crashes.push(e),
-    });
+    const { init, crashes } = pythonInit(dir, 'probed', executionTimeoutMs);
+    const rt = new PythonRuntime(init);
     runtimes.push(rt);
     return { rt, crashes };
   }
@@ -200,15 +188,7 @@ describe('PythonRuntime process-wide caches', function () {
   after(async () => rm(dir, { recursive: true, force: true }));
 
   function runtime(releaseCachesAfterMs: number, snapshots: SnapshotCache): PythonRuntime {
-    const init: RuntimeInit = {
-      pluginId: 'counter',
-      dir: join(dir, 'counter'),
-      manifest: { id: 'counter', name: 'counter', version: '1.0.0', entryPoint: 'main.py', runtime: 'python', apiVersion: '^1.0.0' } as PluginManifest,
-      limits: { maxMemoryMB: 64, maxCpuPercent: 50, maxNetworkKbps: 1024, maxFileHandles: 16, executionTimeoutMs: 5000 },
-      gateway: { request: async () => undefined },
-      onCrash: () => undefined,
-    };
-    return new PythonRuntime(init, { releaseCachesAfterMs, snapshots });
+    return new PythonRuntime(pythonInit(dir, 'counter', 5000).init, { releaseCachesAfterMs, snapshots });
   }
 
   it('drops them once the last Python plugin is gone, and the next load restores the snapshot from disk', async () => {

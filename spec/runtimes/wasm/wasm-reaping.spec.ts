@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import wabtInit from 'wabt';
 import type { PluginManifest } from '../../../lib/registry/manifest-schema.js';
-import type { RuntimeInit } from '../../../lib/runtimes/runtime.js';
 import { WasmRuntime } from '../../../lib/runtimes/wasm/wasm-runtime.js';
+import { runtimeInit } from '../../helpers/make-plugin.js';
 
 const TEXT_METRICS = new URL('../../../../plugins/text-metrics/', import.meta.url).pathname;
 const FIXTURES = new URL('../../../../spec/fixtures/wasm/', import.meta.url).pathname;
@@ -29,15 +29,7 @@ describe('WasmRuntime idle reaping', function () {
   afterEach(async () => Promise.all(runtimes.splice(0).map((r) => r.dispose())));
 
   function runtime(pluginDir: string, manifest: Partial<PluginManifest>, idleWorkerMs: number) {
-    const crashes: Error[] = [];
-    const init: RuntimeInit = {
-      pluginId: manifest.id!,
-      dir: pluginDir,
-      manifest: { name: manifest.id, version: '1.0.0', runtime: 'wasm', apiVersion: '^1.0.0', ...manifest } as PluginManifest,
-      limits: { maxMemoryMB: 16, maxCpuPercent: 50, maxNetworkKbps: 1024, maxFileHandles: 16, executionTimeoutMs: 2000 },
-      gateway: { request: async () => undefined },
-      onCrash: (e) => crashes.push(e),
-    };
+    const { init, crashes } = runtimeInit({ runtime: 'wasm', ...manifest } as PluginManifest, pluginDir, { limits: { executionTimeoutMs: 2000 } });
     const rt = new WasmRuntime(init, { idleWorkerMs });
     runtimes.push(rt);
     return { rt, crashes };

@@ -15,12 +15,12 @@ import {
   PluginTimeoutError,
   ResourceLimitError,
 } from '../../../lib/errors.js';
-import type { PluginManifest, ResourceLimits } from '../../../lib/registry/manifest-schema.js';
-import type { GatewayPort } from '../../../lib/runtimes/protocol.js';
+import type { ResourceLimits } from '../../../lib/registry/manifest-schema.js';
 import type { RuntimeInit } from '../../../lib/runtimes/runtime.js';
+import type { GatewayPort } from '../../../lib/runtimes/protocol.js';
 import { WasmRuntime, type WasmRuntimeOptions } from '../../../lib/runtimes/wasm/wasm-runtime.js';
 import { findRepoRoot } from '../../../scripts/write-schema.js';
-import { rejection } from '../../helpers/make-plugin.js';
+import { rejection, runtimeInit } from '../../helpers/make-plugin.js';
 
 const FIXTURES = join(findRepoRoot(dirname(fileURLToPath(import.meta.url))), 'spec/fixtures/wasm');
 const MB = 1024 * 1024;
@@ -58,16 +58,7 @@ describe('WasmRuntime (piscina)', function () {
   });
 
   function runtime(fixture: string, limits: Partial<ResourceLimits> = {}, options: WasmRuntimeOptions = {}, gateway = new RecordingGateway()) {
-    const crashes: PluginHostError[] = [];
-    const manifest = { id: fixture, name: fixture, version: '1.0.0', entryPoint: `${fixture}.wasm`, runtime: 'wasm', apiVersion: '^1.0.0' } as PluginManifest;
-    const init: RuntimeInit = {
-      pluginId: fixture,
-      dir,
-      manifest,
-      limits: { maxMemoryMB: 16, maxCpuPercent: 50, maxNetworkKbps: 1024, maxFileHandles: 16, executionTimeoutMs: 500, ...limits },
-      gateway,
-      onCrash: (e) => crashes.push(e),
-    };
+    const { init, crashes } = runtimeInit({ id: fixture, runtime: 'wasm', entryPoint: `${fixture}.wasm` }, dir, { limits: { executionTimeoutMs: 500, ...limits }, gateway });
     const rt = new WasmRuntime(init, options);
     runtimes.push(rt);
     return { rt, gateway, crashes };
