@@ -46,7 +46,10 @@ export interface PythonLoadTask {
   pyodide?: PyodideFiles;
 }
 
-/** Run one invocation: JSON text of a `PluginInvocation` (lib/runtimes/protocol.ts). */
+/**
+ * Run one invocation: a call written positionally (`method`, a newline, the JSON text of its
+ * arguments: the hot path) or the JSON text of a `PluginInvocation` (lib/runtimes/protocol.ts).
+ */
 export interface PythonInvokeTask {
   type: 'invoke';
   invocation: string;

@@ -421,13 +421,13 @@ def _outcome(e):
 _dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 
 
-def _result(value, what):
+def _result(value, what, suffix=""):
     if value is None:
         return "none\n"
     try:
         text = _dumps(value)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"the result of {what} is not JSON-serialisable: {e}") from None
+        raise TypeError(f"the result of {what}{suffix} is not JSON-serialisable: {e}") from None
     return "ok\n" + text
 
 
@@ -515,9 +515,9 @@ async def _run(inv):
         return _outcome(e)
 
 
-async def _awaited(value, what):
+async def _awaited(value, what, suffix=""):
     try:
-        return _result(await value, what)
+        return _result(await value, what, suffix)
     except BaseException as e:
         return _outcome(e)
 
@@ -531,9 +531,11 @@ def _start(coro):
 _PLAIN = frozenset((str, int, float, bool, type(None), list, dict, tuple))
 
 
-def invoke(invocation_json):
+def invoke(text):
     """Runs an invocation: its answer (a str) when it finished without waiting, else its task.
 
+    The text is a call written positionally (the method's name, a newline, the JSON text of its
+    arguments: the hot path, no JSON object to parse) or the JSON text of any invocation.
     A plain (non-async) exposed method is called directly: no asyncio task, no event-loop
     turn (asyncio.current_task() is None in it; the loop is Pyodide's, always running). Anything
     else runs as a task started eagerly (it runs to its first real await inside this call): an
@@ -542,14 +544,27 @@ def invoke(invocation_json):
     as usual).
     """
     try:
-        inv = json.loads(invocation_json)
-        method = inv.get("method") if inv.get("type") == "call" else None
-        if type(method) is str and _state["exposed"].get(method) is True and _state["instance"] is not None:
-            value = getattr(_state["instance"], method)(*inv.get("args", []))
-            if type(value) in _PLAIN or not inspect.isawaitable(value):
-                return _result(value, f"{method}()")
-            return _start(_awaited(value, f"{method}()"))
-        return _start(_run(inv))
+        if text[:1] == "{":
+            inv = json.loads(text)
+            if inv.get("type") != "call":
+                return _start(_run(inv))
+            method = inv.get("method")
+            args = inv.get("args", [])
+        else:
+            cut = text.find("\n")
+            method = text[:cut]
+            args = json.loads(text[cut + 1:])
+        if type(args) is not list:
+            raise TypeError("the arguments of a call must be a JSON array")
+        plain = _state["exposed"].get(method) if type(method) is str else None
+        instance = _state["instance"]
+        if plain is None or instance is None:
+            # Not callable: _run raises the error the caller sees.
+            return _start(_run({"type": "call", "method": method, "args": args}))
+        value = getattr(instance, method)(*args)
+        if plain is True and (type(value) in _PLAIN or not inspect.isawaitable(value)):
+            return _result(value, method, "()")
+        return _start(_awaited(value, method, "()"))
     except BaseException as e:
         return _outcome(e)
 `;

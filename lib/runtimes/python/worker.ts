@@ -16,7 +16,8 @@
  * // Run by piscina; the host sends:
  * await pool.run({ type: 'load', pluginId: 'viz', files, entryPoint: 'main.py', port, interrupt, … }, { transferList: [port] });
  * // → { ok: true, value: '{"exposed":["histogram"],"handlers":[],"hooks":[]}', memoryBytes: 20971520, elapsedMs: 450 }
- * await pool.run({ type: 'invoke', invocation: '{"type":"call","method":"histogram","args":[[1,2]]}' });
+ * // then on the invocation channel (PYTHON_CODEC), a call as `method\nargs JSON`:
+ * // 'histogram\n[[1,2]]' → 'V20971520 80\n{"bins":…}'
  */
 import * as Comlink from 'comlink';
 import { posix } from 'node:path';

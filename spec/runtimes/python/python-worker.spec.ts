@@ -37,7 +37,9 @@ interface Harness {
   host: FakeHost;
   interrupt: Int32Array;
   loaded: PythonWorkerReply;
+  /** An invocation object (sent as its JSON text) or the text itself. */
   invoke(invocation: unknown): Promise<PythonWorkerReply>;
+  /** A call written as PythonRuntime writes it: the method, a newline, the arguments' JSON. */
   call(method: string, ...args: unknown[]): Promise<PythonWorkerReply>;
   close(): Promise<void>;
 }
@@ -77,7 +79,8 @@ async function start(main: string, options: Partial<PythonLoadTask> & { extra?: 
     new Promise<PythonWorkerReply>((resolve) => {
       const id = ++nextId;
       pending.set(id, resolve);
-      invocations.port1.postMessage(frame(id, PYTHON_CODEC.task.encode({ type: 'invoke', invocation: JSON.stringify(invocation) })));
+      const text = typeof invocation === 'string' ? invocation : JSON.stringify(invocation);
+      invocations.port1.postMessage(frame(id, PYTHON_CODEC.task.encode({ type: 'invoke', invocation: text })));
     });
   return {
     pool,
@@ -85,7 +88,7 @@ async function start(main: string, options: Partial<PythonLoadTask> & { extra?: 
     interrupt,
     loaded,
     invoke,
-    call: (method, ...args) => invoke({ type: 'call', method, args }),
+    call: (method, ...args) => invoke(`${method}\n${JSON.stringify(args)}`),
     async close() {
       port1.close();
       invocations.port1.close();
@@ -272,6 +275,16 @@ describe('Python worker (piscina, sealed Pyodide realm)', function () {
       expect(e.stack).to.match(/Traceback[\s\S]*main\.py[\s\S]*in boom/);
       expect(failure(await h.call('unserialisable')).message).to.match(/not JSON-serialisable/);
       expect(failure(await h.call('missing')).name).to.equal('AttributeError');
+    });
+
+    it('takes a call as JSON too, and fails a malformed positional one with an error, not a crash', async () => {
+      expect(ok(await h.invoke({ type: 'call', method: 'histogram', args: [[1, 2, 2, 3, 10], 3] }))).to.deep.equal([4, 0, 1]);
+      expect(ok(await h.invoke({ type: 'call', method: 'slow_double', args: [21] }))).to.equal(42);
+      expect(failure(await h.invoke('histogram\n[1, 2')).name).to.equal('JSONDecodeError');
+      expect(failure(await h.invoke('histogram\n{"a": 1}')).name).to.equal('TypeError');
+      expect(failure(await h.invoke('no newline')).name).to.equal('JSONDecodeError');
+      expect(failure(await h.invoke('__init__\n[]')).name).to.equal('AttributeError');
+      expect(ok(await h.call('histogram', [1, 2, 2, 3, 10], 3))).to.deep.equal([4, 0, 1]);
     });
 
     it('delivers events to the named handlers', async () => {
