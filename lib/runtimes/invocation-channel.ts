@@ -16,10 +16,10 @@ export interface TextCodec<T> {
   decode(text: string): T;
 }
 
-/** The host's end of a channel; `wake` is set for a worker that blocks between tasks ({@link serveBlocking}). */
+/** The worker's end of a channel: the port, and the slot the host bumps after each task it posts (wakes a worker waiting between tasks). */
 export interface InvocationEnd {
   port: MessagePort;
-  wake?: SharedArrayBuffer;
+  wake: SharedArrayBuffer;
 }
 
 /** One message: the task's id, a newline, the encoded task or reply. */
@@ -33,26 +33,80 @@ export function unframe(message: string): { id: number; body: string } {
 }
 
 /**
- * The worker end of a runtime's invocation channel: each task that arrives on `port` is
- * handled as piscina would (the same handler), and its reply posted back with the task's id.
- * Worker runtimes hand their first task (load) to piscina and every later one over this
- * port: piscina's task hand-off costs more than the rest of a call (see benchmarks/), while
- * piscina keeps owning the thread (start, limits, errors, termination).
+ * Runs `fn` once every microtask queued so far, and every one those queue in turn, has run:
+ * V8 drains the microtask queue before Node takes its next-tick queue. An endless chain of
+ * microtasks holds `fn` back for good. Cheaper than a macrotask (`setImmediate`).
+ */
+export function afterMicrotasks(fn: () => void): void {
+  queueMicrotask(() => process.nextTick(fn));
+}
+
+/**
+ * The worker end of a runtime's invocation channel for a worker that sometimes has
+ * asynchronous work between tasks (Python: host requests, timers, async methods). Worker
+ * runtimes hand their first task (load) to piscina and every later one over this port:
+ * piscina's task hand-off costs more than the rest of a call (see benchmarks/), while piscina
+ * keeps owning the thread (start, limits, errors, termination).
+ *
+ * Each task is handled as piscina would (the same handler); its reply is posted, with the
+ * task's id, once the microtasks the task queued have all run ({@link afterMicrotasks}), and
+ * only then is the next task taken. After a reply, while `canBlock()` holds (nothing pending
+ * that needs the event loop: no host answer awaited, no timer), the thread waits for the next
+ * task in `Atomics.wait` on slot 0 of `wake` as {@link serveBlocking} does (no event-loop turn
+ * per task, no CPU while idle); otherwise tasks arrive as events until the returned `idle()`
+ * is called at a moment `canBlock()` may have become true (the last host answer arrived, the
+ * last timer fired). The first task after load always arrives as an event (the load task's
+ * reply is still to be posted by piscina when this is called).
  *
  * @example
- * // in the worker's load task:
- * serveInvocations(task.invocations, handle, PYTHON_CODEC);
+ * const idle = serveWhenIdle(task.invocations, task.wake, handle, PYTHON_CODEC, () => outstanding === 0 && realm.pendingTimers() === 0);
  */
-export function serveInvocations<Task, Reply>(
+export function serveWhenIdle<Task, Reply>(
   port: MessagePort,
+  wake: SharedArrayBuffer,
   handle: (task: Task) => Reply | Promise<Reply>,
   codec: InvocationCodec<Task, Reply>,
-): void {
-  port.on('message', async (message: string) => {
+  canBlock: () => boolean,
+): () => void {
+  const signal = new Int32Array(wake);
+  const queued: string[] = [];
+  let busy = false;
+  let scheduled = false;
+  const take = (message: string): void => {
+    busy = true;
     const { id, body } = unframe(message);
-    const reply = await handle(codec.task.decode(body));
-    port.postMessage(frame(id, codec.reply.encode(reply)));
+    const answer = (reply: Reply): void =>
+      afterMicrotasks(() => {
+        port.postMessage(frame(id, codec.reply.encode(reply)));
+        busy = false;
+        const next = queued.shift();
+        if (next === undefined) waitForTask();
+        else take(next);
+      });
+    const reply = handle(codec.task.decode(body));
+    if (reply instanceof Promise) void reply.then(answer);
+    else answer(reply);
+  };
+  // Called from a next-tick callback: while it waits, the event loop stays where it is.
+  const waitForTask = (): void => {
+    scheduled = false;
+    while (!busy && queued.length === 0 && canBlock()) {
+      // Read before taking: a task posted after this read bumps the slot, so the wait returns at once.
+      const seen = Atomics.load(signal, 0);
+      const m = receiveMessageOnPort(port);
+      if (m) return take(m.message as string);
+      Atomics.wait(signal, 0, seen);
+    }
+  };
+  port.on('message', (message: string) => {
+    if (busy) queued.push(message);
+    else take(message);
   });
+  return () => {
+    if (scheduled || busy) return;
+    scheduled = true;
+    process.nextTick(waitForTask);
+  };
 }
 
 /**
@@ -60,7 +114,7 @@ export function serveInvocations<Task, Reply>(
  * no promises): once the load task has returned, the thread blocks in `Atomics.wait` on slot 0
  * of `wake` and, each time the host bumps it, takes the tasks waiting on `port` with
  * `receiveMessageOnPort` and answers them. No event-loop turn per task (cheaper than
- * {@link serveInvocations}), no CPU while idle; `Worker.terminate()` still ends it.
+ * {@link serveWhenIdle}), no CPU while idle; `Worker.terminate()` still ends it.
  *
  * @example
  * serveBlocking(task.invocations, task.wake, handle, WASM_CODEC); // at the end of the load task

@@ -171,10 +171,10 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
 
   /**
    * Opens the invocation channel: the returned port goes to the worker in the load task
-   * (transferred), where `serveInvocations` answers on it — or, with `blocking`,
-   * `serveBlocking`, woken through the returned `wake` buffer; tasks after load travel on it.
+   * (transferred), where `serveBlocking` or `serveWhenIdle` answers on it, woken through the
+   * returned `wake` buffer; tasks after load travel on it.
    */
-  protected openInvocations(blocking = false): InvocationEnd {
+  protected openInvocations(): InvocationEnd {
     const { port1, port2 } = new MessageChannel();
     port1.on('message', (message: string) => {
       const { id, body } = unframe(message);
@@ -184,8 +184,8 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
     });
     port1.unref();
     this.invocations = port1;
-    const wake = blocking ? new SharedArrayBuffer(4) : undefined;
-    this.wakeSlot = wake && new Int32Array(wake);
+    const wake = new SharedArrayBuffer(4);
+    this.wakeSlot = new Int32Array(wake);
     return { port: port2, wake };
   }
 

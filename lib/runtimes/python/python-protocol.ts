@@ -22,8 +22,10 @@ export interface PythonLoadTask {
   entryPoint: string;
   /** comlink endpoint of the host API ({@link PythonHostApi}); transferred. */
   port: MessagePort;
-  /** Where every later task arrives (serveInvocations, lib/runtimes/invocation-channel.ts); transferred. */
+  /** Where every later task arrives (serveWhenIdle, lib/runtimes/invocation-channel.ts); transferred. */
   invocations: MessagePort;
+  /** Slot 0 is bumped by the host after each task it posts on `invocations` (wakes a waiting worker). */
+  wake: SharedArrayBuffer;
   /** Pyodide's interrupt buffer: the host stores 2 (SIGINT) at index 0 at a deadline. */
   interrupt: SharedArrayBuffer;
   /** Cap on Pyodide's linear memory (bytes); growing past it fails inside Python with MemoryError. */

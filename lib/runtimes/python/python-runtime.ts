@@ -161,6 +161,7 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
     try {
       if (this.disposing) throw new PluginCrashedError(pluginId, `Plugin '${pluginId}' was stopped during load.`);
       const codeCache = this.snapshots.codeCache();
+      const invocations = this.openInvocations();
       const task: PythonLoadTask = {
         type: 'load',
         pluginId,
@@ -171,7 +172,8 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
         maxMemoryBytes: this.memoryLimitMB * MB,
         maxPayloadBytes: this.maxPayload,
         maxRequestsPerInvocation: this.maxRequests,
-        invocations: this.openInvocations().port,
+        invocations: invocations.port,
+        wake: invocations.wake,
         ...(lease.snapshot ? { snapshot: lease.snapshot } : {}),
         ...(lease.make ? { makeSnapshot: true } : {}),
         pyodide: codeCache ? { ...pyodide, codeCache } : pyodide,

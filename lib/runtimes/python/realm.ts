@@ -30,7 +30,8 @@
  * - `WebAssembly.Memory` is replaced by one that clamps `maximum` to the plugin's cap;
  * - once sealed, plugin code runs only inside an invocation (under its deadline and interrupt):
  *   timers and host answers that come due between invocations are parked and run at the start
- *   of the next one, and an invocation answers only after the microtasks it queued have run.
+ *   of the next one; the worker answers an invocation only after the microtasks it queued have
+ *   run (serveWhenIdle).
  *
  * The outer side holds the inner control object; nothing inside holds an outer object.
  *
@@ -207,6 +208,8 @@ export interface RealmHost {
   post(json: string): void;
   /** A line Python wrote to stdout/stderr. */
   print(stream: 'stdout' | 'stderr', line: string): void;
+  /** Called when the realm's last pending timer has fired or been cleared. */
+  timersDone?(): void;
 }
 
 /** The inner control object (created in the realm; only the outer side holds it). */
@@ -247,10 +250,14 @@ export interface PyodideRealm {
   context: vm.Context;
   control: RealmControl;
   /**
-   * Runs Python `module.name(arg)` (returning a str or an awaitable of one) to completion. Answers
-   * once the realm's microtasks have run too: nothing the invocation queued is left running.
+   * Runs Python `module.name(arg)` (returning a str or an awaitable of one): the str itself when
+   * Python finished without waiting (no promise, no event-loop turn), else a promise of it. JS
+   * microtasks the invocation queued may still be pending: the caller answers only once they
+   * have run (serveWhenIdle does), so nothing the invocation queued is left running.
    */
-  invoke(module: string, name: string, arg: string): Promise<string>;
+  invoke(module: string, name: string, arg: string): string | Promise<string>;
+  /** Timers of the realm not yet fired or cleared (each one needs the event loop). */
+  pendingTimers(): number;
   /** V8's code cache of Pyodide's scripts, for {@link PyodideFiles.codeCache} of later realms. */
   codeCache(): PyodideCodeCache;
 }
@@ -297,6 +304,8 @@ export async function createPyodideRealm(
   // resolve functions, which a poisoned inner Promise.prototype.then would receive).
   const completions = new Map<number, (text: string) => void>();
   let nextCompletion = 0;
+  /** The answer of invocation `nextCompletion` if it came before its completion was registered. */
+  let early: string | undefined;
   const completion = (): { id: number; done: Promise<string> } => {
     const id = ++nextCompletion;
     const done = new Promise<string>((resolve) => completions.set(id, resolve));
@@ -317,6 +326,7 @@ export async function createPyodideRealm(
         } catch {
           // The inner callback catches its own errors; nothing may escape into Node.
         }
+        if (timers.size === 0) host.timersDone?.();
       };
       timers.set(id, ms <= 2 ? setImmediate(fire) : setTimeout(fire, ms));
       return id;
@@ -327,6 +337,7 @@ export async function createPyodideRealm(
       timers.delete(id);
       clearTimeout(t as NodeJS.Timeout);
       clearImmediate(t as NodeJS.Immediate);
+      if (timers.size === 0) host.timersDone?.();
     },
     (): number => performance.now(),
     (n: number): string => randomBytes(Math.max(0, Math.min(n >>> 0, 65536))).toString('base64'),
@@ -364,7 +375,9 @@ export async function createPyodideRealm(
     (id: number, text: string): void => {
       const resolve = completions.get(id);
       completions.delete(id);
-      resolve?.(String(text));
+      // An invocation registers its completion only once Python has returned an awaitable.
+      if (resolve) resolve(String(text));
+      else if (id === nextCompletion) early = String(text);
     },
     maxPages,
   );
@@ -389,21 +402,15 @@ export async function createPyodideRealm(
     const lines = control.consoleLines();
     throw new Error(`Pyodide failed to boot: ${booted.slice(booted.indexOf('\n') + 1)}${lines ? `\n${lines}` : ''}`);
   }
-  // An invocation ends one macrotask after Python answered: JS microtasks plugin code queued
-  // (then() on a JS promise it holds, which cannot be parked like timers) have all run by then,
-  // under the invocation's deadline; a chain of them that never ends holds the answer back
-  // until the host interrupts or ends the worker.
-  const quiet = (text: string): Promise<string> => new Promise((resolve) => setImmediate(resolve, text));
-  const invoke = (module: string, name: string, arg: string): Promise<string> => {
-    const call = completion();
-    const answer = control.invoke(call.id, module, name, arg);
-    if (typeof answer === 'string') {
-      completions.delete(call.id);
-      return quiet(answer);
-    }
-    return call.done.then(quiet);
+  const invoke = (module: string, name: string, arg: string): string | Promise<string> => {
+    const id = ++nextCompletion;
+    early = undefined;
+    const answer = control.invoke(id, module, name, arg);
+    if (typeof answer === 'string') return answer;
+    if (early !== undefined) return Promise.resolve(early);
+    return new Promise<string>((resolve) => completions.set(id, resolve));
   };
   // V8's code cache of both scripts after boot (functions compiled so far included): bytes only.
   const codeCache = (): PyodideCodeCache => ({ asm: asmScript.createCachedData(), loader: loaderScript.createCachedData() });
-  return { context, control, invoke, codeCache };
+  return { context, control, invoke, pendingTimers: () => timers.size, codeCache };
 }

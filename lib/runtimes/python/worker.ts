@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import vm from 'node:vm';
 import type { MessagePort } from 'node:worker_threads';
 import { portEndpoint } from '../comlink-endpoint.js';
-import { errorWithStack, serveInvocations } from '../invocation-channel.js';
+import { errorWithStack, serveWhenIdle } from '../invocation-channel.js';
 import { PYTHON_CODEC, type PythonHostApi, type PythonLoadTask, type PythonWorkerOutcome, type PythonWorkerReply, type PythonWorkerTask } from './python-protocol.js';
 import { createPyodideRealm, type PyodideCodeCache, type PyodideRealm } from './realm.js';
 import { LOGOMESH_PY, PLUGIN_DIR, RUNTIME_MODULE, RUNTIME_PY, SDK_DIR } from './sdk.js';
@@ -47,38 +47,48 @@ let requests = 0;
 /** Set when a limit was hit, even if the plugin caught the exception. */
 let limitHit: { limit: Limit; size: number } | undefined;
 
-export default async function handle(task: PythonWorkerTask): Promise<PythonWorkerReply> {
+/**
+ * One task: a load (async), or an invocation, answered at once when Python finished without
+ * waiting (the hot path: no promise) and later otherwise. Never throws.
+ */
+export default function handle(task: PythonWorkerTask): PythonWorkerReply | Promise<PythonWorkerReply> {
   const started = performance.now();
   requests = 0;
   limitHit = undefined;
   if (interrupt) Atomics.store(interrupt, 0, 0);
-  let outcome: PythonWorkerOutcome;
-  let snapshot: Uint8Array | undefined;
-  let codeCache: PyodideCodeCache | undefined;
-  try {
-    if (task.type === 'load') {
-      const loaded = await load(task);
-      outcome = loaded.outcome;
-      snapshot = loaded.snapshot;
-      codeCache = loaded.codeCache;
-    } else {
-      outcome = decode(await loadedPlugin().realm.invoke(RUNTIME_MODULE, 'invoke', task.invocation));
-    }
-  } catch (e) {
-    outcome = { ok: false, error: errorWithStack(e) };
+  if (task.type === 'load') {
+    return load(task).then(
+      (loaded) => reply(loaded.outcome, started, loaded.snapshot, loaded.codeCache),
+      (e: unknown) => reply({ ok: false, error: errorWithStack(e) }, started),
+    );
   }
+  let answer: string | Promise<string>;
+  try {
+    answer = loadedPlugin().realm.invoke(RUNTIME_MODULE, 'invoke', task.invocation);
+  } catch (e) {
+    return reply({ ok: false, error: errorWithStack(e) }, started);
+  }
+  if (typeof answer === 'string') return reply(decode(answer), started);
+  return answer.then(
+    (text) => reply(decode(text), started),
+    (e: unknown) => reply({ ok: false, error: errorWithStack(e) }, started),
+  );
+}
+
+/** The task's outcome with the worker's counters after it (a limit hit meanwhile wins). */
+function reply(outcome: PythonWorkerOutcome, started: number, snapshot?: Uint8Array, codeCache?: PyodideCodeCache): PythonWorkerReply {
   const memoryBytes = plugin?.realm.control.memoryBytes() ?? 0;
   // Assigned inside host callbacks, which control-flow analysis does not see.
   const hit = limitHit as { limit: Limit; size: number } | undefined;
   if (hit) outcome = { ok: false, limit: hit.limit, size: hit.size };
   else if (!outcome.ok && 'limit' in outcome && outcome.limit === 'memory') outcome.size = memoryBytes;
   // Fields added, not spread into a new object (a spread costs ~1.7 µs, as much as the transport).
-  const reply = outcome as PythonWorkerReply;
-  reply.memoryBytes = memoryBytes;
-  reply.elapsedMs = performance.now() - started;
-  if (snapshot) reply.snapshot = snapshot;
-  if (codeCache) reply.codeCache = codeCache;
-  return reply;
+  const r = outcome as PythonWorkerReply;
+  r.memoryBytes = memoryBytes;
+  r.elapsedMs = performance.now() - started;
+  if (snapshot) r.snapshot = snapshot;
+  if (codeCache) r.codeCache = codeCache;
+  return r;
 }
 
 async function load(task: PythonLoadTask): Promise<{ outcome: PythonWorkerOutcome; snapshot?: Uint8Array; codeCache?: PyodideCodeCache }> {
@@ -102,9 +112,20 @@ async function load(task: PythonLoadTask): Promise<{ outcome: PythonWorkerOutcom
     }
     return undefined;
   };
+  // Host answers still awaited keep the worker on the event loop (serveWhenIdle's canBlock).
+  let outstanding = 0;
+  let idle = (): void => undefined;
+  const awaited = <T>(answer: Promise<T>): Promise<T> => {
+    outstanding++;
+    const done = (): void => {
+      if (--outstanding === 0) idle();
+    };
+    answer.then(done, done);
+    return answer;
+  };
   const post = (json: string): void => {
     if (send(json) !== undefined) return;
-    remote.post(json).catch(() => undefined);
+    awaited(remote.post(json)).catch(() => undefined);
   };
   const realm = await createPyodideRealm(
     {
@@ -114,7 +135,7 @@ async function load(task: PythonLoadTask): Promise<{ outcome: PythonWorkerOutcom
         const refused = send(json);
         if (refused !== undefined) return refused;
         try {
-          return await remote.request(json);
+          return await awaited(remote.request(json));
         } catch (e) {
           return JSON.stringify({ ok: false, error: { name: 'Error', message: `the host did not answer: ${(e as Error)?.message ?? String(e)}` } });
         }
@@ -124,6 +145,7 @@ async function load(task: PythonLoadTask): Promise<{ outcome: PythonWorkerOutcom
       print(stream, line) {
         post(JSON.stringify({ op: 'log', level: stream === 'stdout' ? 'info' : 'warn', message: line.slice(0, 8192) }));
       },
+      timersDone: () => idle(),
     },
     { snapshot: task.snapshot, makeSnapshot: task.makeSnapshot, files: task.pyodide },
   );
@@ -140,8 +162,9 @@ async function load(task: PythonLoadTask): Promise<{ outcome: PythonWorkerOutcom
   c.installBridge(RUNTIME_MODULE);
   for (const file of files) c.writeText(`${PLUGIN_DIR}/${file.path}`, file.text);
   plugin = { realm, port, remote, maxPayload, maxRequests };
-  // Every later task arrives on the invocation port (piscina keeps owning the thread).
-  serveInvocations(task.invocations, handle, PYTHON_CODEC);
+  // Every later task arrives on the invocation port (piscina keeps owning the thread); between
+  // tasks the thread blocks unless a host answer or a timer is pending.
+  idle = serveWhenIdle(task.invocations, task.wake, handle, PYTHON_CODEC, () => outstanding === 0 && realm.pendingTimers() === 0);
   const answer = c.callPython(RUNTIME_MODULE, 'load', task.pluginId, normalise(task.entryPoint), '');
   // Boot garbage collected before the worker idles (an idle worker may not collect for minutes).
   await collectGarbage();

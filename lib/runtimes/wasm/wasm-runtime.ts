@@ -97,7 +97,7 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
     this.answers = new WasmAnswers(this.init, this.maxPayload, () => this.port);
     port1.on('message', this.onRequest);
     port1.unref();
-    const { port: invocations, wake } = this.openInvocations(true);
+    const { port: invocations, wake } = this.openInvocations();
     // A copy is transferred: the module's bytes stay here for the next boot.
     const bytes = this.bytes!.slice();
     const task: WasmWorkerTask = {
@@ -105,7 +105,7 @@ export class WasmRuntime extends WorkerRuntime<WasmWorkerTask, WasmWorkerReply> 
       bytes,
       port: port2,
       invocations,
-      wake: wake!,
+      wake,
       maxPayloadBytes: this.maxPayload,
       maxRequestsPerInvocation: this.maxRequests,
       signal: this.answers.signal,

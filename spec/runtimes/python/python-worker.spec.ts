@@ -53,6 +53,8 @@ async function start(main: string, options: Partial<PythonLoadTask> & { extra?: 
   const interrupt = new Int32Array(new SharedArrayBuffer(4));
   // Tasks after load travel on the invocation port (lib/runtimes/invocation-channel.ts).
   const invocations = new MessageChannel();
+  // Bumped after each task posted, as WorkerRuntime does: a worker waiting between tasks wakes.
+  const wake = new Int32Array(new SharedArrayBuffer(4));
   const pending = new Map<number, (reply: PythonWorkerReply) => void>();
   let nextId = 0;
   invocations.port1.on('message', (message: string) => {
@@ -68,6 +70,7 @@ async function start(main: string, options: Partial<PythonLoadTask> & { extra?: 
     entryPoint: 'main.py',
     port: port2,
     invocations: invocations.port2,
+    wake: wake.buffer as SharedArrayBuffer,
     interrupt: interrupt.buffer as SharedArrayBuffer,
     maxMemoryBytes: 256 * MB,
     maxPayloadBytes: 1 * MB,
@@ -81,6 +84,8 @@ async function start(main: string, options: Partial<PythonLoadTask> & { extra?: 
       pending.set(id, resolve);
       const text = typeof invocation === 'string' ? invocation : JSON.stringify(invocation);
       invocations.port1.postMessage(frame(id, PYTHON_CODEC.task.encode({ type: 'invoke', invocation: text })));
+      Atomics.add(wake, 0, 1);
+      Atomics.notify(wake, 0);
     });
   return {
     pool,
