@@ -285,7 +285,10 @@ describe('Python worker (piscina, sealed Pyodide realm)', function () {
     it('takes a call as JSON too, and fails a malformed positional one with an error, not a crash', async () => {
       expect(ok(await h.invoke({ type: 'call', method: 'histogram', args: [[1, 2, 2, 3, 10], 3] }))).to.deep.equal([4, 0, 1]);
       expect(ok(await h.invoke({ type: 'call', method: 'slow_double', args: [21] }))).to.equal(42);
+      // Arguments are read as json.loads reads them (whitespace around them included).
+      expect(ok(await h.invoke('histogram\n [[1, 2, 2, 3, 10], 3]\n'))).to.deep.equal([4, 0, 1]);
       expect(failure(await h.invoke('histogram\n[1, 2')).name).to.equal('JSONDecodeError');
+      expect(failure(await h.invoke('histogram\n[[1], 3] x')).name).to.equal('JSONDecodeError');
       expect(failure(await h.invoke('histogram\n{"a": 1}')).name).to.equal('TypeError');
       expect(failure(await h.invoke('no newline')).name).to.equal('JSONDecodeError');
       expect(failure(await h.invoke('__init__\n[]')).name).to.equal('AttributeError');
