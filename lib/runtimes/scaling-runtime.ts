@@ -111,7 +111,7 @@ export class ScalingRuntime implements PluginRuntime {
   async call(method: string, args: unknown[]): Promise<unknown> {
     this.alive();
     if (!this.description!.exposed.includes(method)) throw new MethodNotExposedError(this.init.pluginId, method);
-    return this.route(`call ${method}()`, undefined, (runtime) => runtime.call(method, args));
+    return await this.route(`call ${method}()`, undefined, (runtime) => runtime.call(method, args));
   }
 
   async deliverEvent(topic: string, data: unknown, source: string, methods: string[]): Promise<void> {
@@ -122,7 +122,7 @@ export class ScalingRuntime implements PluginRuntime {
   async hook(hook: LifecycleHook, arg?: unknown, options?: InvocationOptions): Promise<unknown> {
     this.alive();
     if (hook === 'onStart' || hook === 'onStop') return this.everywhere(hook, hook === 'onStart');
-    return this.route(hook, options?.deadlineMs, (runtime) => runtime.hook(hook, arg, options));
+    return await this.route(hook, options?.deadlineMs, (runtime) => runtime.hook(hook, arg, options));
   }
 
   /** Sums over the replicas; the memory limit is the per-replica limit times the replicas. */

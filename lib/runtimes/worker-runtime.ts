@@ -274,7 +274,7 @@ export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implem
       async () => {
         if (this.disposing) throw new PluginCrashedError(this.init.pluginId, `Plugin '${this.init.pluginId}' was stopped before ${operation}.`);
         if (this.reaped) await this.wake();
-        return this.execute(task, operation, options, transferList);
+        return await this.execute(task, operation, options, transferList);
       },
       operation,
       waitMs,

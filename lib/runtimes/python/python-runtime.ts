@@ -201,7 +201,7 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
     if (!this.description!.exposed.includes(method)) throw new MethodNotExposedError(this.init.pluginId, method);
     const operation = `call ${method}()`;
     // Written positionally (the method, a newline, the arguments' JSON): the SDK's hot path.
-    return this.invoke(`${method}\n${this.encode(args, operation)}`, operation);
+    return await this.invoke(`${method}\n${this.encode(args, operation)}`, operation);
   }
 
   async deliverEvent(topic: string, data: unknown, source: string, methods: string[]): Promise<void> {
@@ -261,7 +261,7 @@ export class PythonRuntime extends WorkerRuntime<PythonWorkerTask, PythonWorkerR
     };
     pending = this.watchdog.add(interruptAt, interrupt);
     const cancel = () => pending();
-    const hard = probe ? options : { ...options, deadlineMs: interruptAt + this.graceMs };
+    const hard: InvocationOptions = probe ? options : { deadlineMs: interruptAt + this.graceMs };
     const raced = this.watchdog.race(work, {
       pluginId: this.init.pluginId,
       operation,
