@@ -249,6 +249,26 @@ export class PluginSuspendedError extends PluginHostError {
   }
 }
 
+/**
+ * A plugin-to-plugin call that would wait on itself: `chain` is the plugins whose invocations
+ * wait on this call, outermost first, and `pluginId` is among them and runs one invocation at a
+ * time (a WebAssembly or Python plugin), so the call could only start after it ends.
+ */
+export class CallCycleError extends PluginHostError {
+  static readonly code = 'LOGOMESH_ERR_CALL_CYCLE';
+  constructor(
+    pluginId: string,
+    readonly method: string,
+    readonly chain: readonly string[],
+  ) {
+    super(
+      CallCycleError.code,
+      `Call ${[...chain, pluginId].join(' → ')} refused: '${pluginId}' runs one invocation at a time and is waiting on this call, so ${method}() could not start before it ends.`,
+      { pluginId },
+    );
+  }
+}
+
 export class CircuitOpenError extends PluginHostError {
   static readonly code = 'LOGOMESH_ERR_CIRCUIT_OPEN';
   constructor(pluginId: string, readonly retryAt: number) {

@@ -220,10 +220,10 @@ export class LifecycleController {
   }
 
   /** Runs one invocation of a plugin with its bookkeeping: in-flight record, metrics, state snapshots. */
-  async tracked<T>(plugin: ManagedPlugin, operation: string, run: () => Promise<T>): Promise<T> {
+  async tracked<T>(plugin: ManagedPlugin, operation: string, run: () => Promise<T>, chain?: readonly string[]): Promise<T> {
     const { measured, monitor } = this.parts;
     const began = performance.now();
-    const token = plugin.begin(operation);
+    const token = plugin.begin(operation, chain);
     if (measured) {
       monitor.touch(plugin.id);
       this.parts.monitoring.poke();

@@ -29,6 +29,7 @@ export interface CrashReport {
 }
 
 const RECENT_CALLS = 20;
+const NO_CHAIN: readonly string[] = Object.freeze([]);
 const CRASH_REPORTS = 20;
 
 /** The host's record of one plugin: its sandbox, its state machine and its bookkeeping. */
@@ -50,7 +51,7 @@ export class ManagedPlugin {
   readonly crashes: CrashReport[] = [];
   /** The lifecycle operation running now; the next one waits for it. */
   pending: Promise<void> = Promise.resolve();
-  private readonly inFlight = new Map<number, { operation: string; since: number }>();
+  private readonly inFlight = new Map<number, { operation: string; since: number; chain: readonly string[] }>();
   private nextToken = 0;
   private readonly recent: RecentCall[] = [];
 
@@ -74,9 +75,10 @@ export class ManagedPlugin {
     return this.description?.hooks.includes(hook as never) ?? false;
   }
 
-  begin(operation: string): number {
+  /** `chain`: the plugins whose invocations wait on this operation (a call one of them made), outermost first. */
+  begin(operation: string, chain: readonly string[] = NO_CHAIN): number {
     const token = ++this.nextToken;
-    this.inFlight.set(token, { operation, since: Date.now() });
+    this.inFlight.set(token, { operation, since: Date.now(), chain });
     return token;
   }
 
@@ -105,6 +107,17 @@ export class ManagedPlugin {
     if (holder === undefined) this.holds.clear();
     else this.holds.delete(holder);
     return was && this.holds.size === 0;
+  }
+
+  /**
+   * The chain a call this plugin makes now is made for: the plugins waiting on its one running
+   * operation, then itself. Undefined while several operations run (the call cannot be told
+   * apart) or none does.
+   */
+  callChain(): readonly string[] | undefined {
+    if (this.inFlight.size !== 1) return undefined;
+    const [only] = this.inFlight.values();
+    return [...only.chain, this.id];
   }
 
   /** Whether any operation is running now. */

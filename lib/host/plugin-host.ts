@@ -3,7 +3,7 @@ import type { Observable } from 'rxjs';
 import semver from 'semver';
 import { inject, injectable } from 'tsyringe';
 import { IHostOptions, ILogger } from '../di/tokens.js';
-import { DependencyError, ManifestError, MethodNotExposedError, PluginHostError, PluginLoadError, PluginSuspendedError } from '../errors.js';
+import { CallCycleError, DependencyError, ManifestError, MethodNotExposedError, PluginHostError, PluginLoadError, PluginSuspendedError } from '../errors.js';
 import { IResourceMonitor } from '../monitor/resource-monitor.js';
 import type { Profiler, ProfileTarget } from '../monitor/profiler.js';
 import type { Alert, PluginController, PluginMetrics } from '../monitor/types.js';
@@ -249,7 +249,12 @@ export class PluginHost implements PluginDirectory, PluginController {
   }
 
   /** Calls an `@Expose`d method of a started plugin. */
-  async call<T = unknown>(id: string, method: string, ...args: unknown[]): Promise<T> {
+  call<T = unknown>(id: string, method: string, ...args: unknown[]): Promise<T> {
+    return this.callFor(undefined, id, method, args) as Promise<T>;
+  }
+
+  /** A call made for `chain` (the plugins whose invocations wait on it, outermost first), if known. */
+  private async callFor(chain: readonly string[] | undefined, id: string, method: string, args: unknown[]): Promise<unknown> {
     const plugin = this.plugins.get(id);
     if (plugin.state !== 'started') throw this.recovery.unavailable(plugin, `call ${method}() on`);
     if (plugin.suspended !== undefined) throw new PluginSuspendedError(id, plugin.suspended);
@@ -261,7 +266,8 @@ export class PluginHost implements PluginDirectory, PluginController {
       if (plugin.suspended !== undefined) throw new PluginSuspendedError(id, plugin.suspended);
     }
     const runtime = plugin.runtime!;
-    return (await this.lifecycle.tracked(plugin, method, () => runtime.call(method, args))) as T;
+    if (chain?.includes(id) && runtime.serial) throw new CallCycleError(id, method, chain);
+    return await this.lifecycle.tracked(plugin, method, () => runtime.call(method, args), chain);
   }
 
   /** Publishes an event from the host to every plugin with a matching `@OnEvent` handler. */
@@ -328,8 +334,8 @@ export class PluginHost implements PluginDirectory, PluginController {
     return this.plugins.find(pluginId)?.suspended;
   }
 
-  invoke(_callerId: string, pluginId: string, method: string, args: unknown[]): Promise<unknown> {
-    return this.call(pluginId, method, ...args);
+  invoke(callerId: string, pluginId: string, method: string, args: unknown[]): Promise<unknown> {
+    return this.callFor(this.plugins.find(callerId)?.callChain(), pluginId, method, args);
   }
 
   // ------------------------------------------------------------------ internals

@@ -45,6 +45,13 @@ export interface PluginRuntime {
   deliverEvent(topic: string, data: unknown, source: string, methods: string[]): Promise<void>;
   /** Run a lifecycle hook if the plugin defines it. */
   hook(hook: LifecycleHook, arg?: unknown, options?: InvocationOptions): Promise<unknown>;
+  /**
+   * True when the sandbox runs one invocation at a time: a call into it waits while one of its
+   * invocations waits on a host request (a worker runtime). The host refuses such a call at once
+   * when it comes from that very invocation's chain (A → B → A), instead of letting it wait for
+   * the deadline.
+   */
+  readonly serial?: boolean;
   /** V8 CPU profiling of the sandbox, where the runtime offers it. */
   readonly cpuProfiler?: { start(title: string): void; stop(title: string): Promise<unknown> };
   metrics(): RuntimeMetrics;

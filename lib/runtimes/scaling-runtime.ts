@@ -82,6 +82,11 @@ export class ScalingRuntime implements PluginRuntime {
     this.idleMs = options.idleMs ?? 30_000;
   }
 
+  /** One invocation at a time only when it may not grow past one thread. */
+  get serial(): boolean {
+    return this.max === 1 || (!this.scaling && this.min === 1);
+  }
+
   /** Replicas running or being added. */
   get size(): number {
     return this.replicas.length;

@@ -80,6 +80,8 @@ export function workerPoolOptions({ filename, heapMB, youngMB }: WorkerPoolOptio
  * {@link codec} and turns worker replies into values or typed errors in {@link settle}.
  */
 export abstract class WorkerRuntime<Task, Reply extends WorkerReplyStats> implements PluginRuntime {
+  /** One invocation at a time (the turn queue). */
+  readonly serial = true;
   protected readonly watchdog = new DeadlineWatchdog();
   protected pool?: Piscina<Task, Reply>;
   protected description?: PluginDescription;

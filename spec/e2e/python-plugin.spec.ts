@@ -84,6 +84,62 @@ describe('e2e: a Python plugin in the host', function () {
     expect((await denied).pluginId).to.equal('py');
   });
 
+  it('refuses a call that would wait on itself (py → js → py, py → py) at once with CallCycleError; a js → js → js cycle runs', async () => {
+    // A deadline far beyond the spec's timeout: a call left waiting for its turn would fail it.
+    const slow = { resourceLimits: { executionTimeoutMs: 200_000 } };
+    await writePlugin(root, {
+      id: 'js',
+      code: jsPlugin(
+        `async back() { return this.ctx.call('py', 'ping').then(() => 'answered', (e) => e.code); }
+         async outer() { return this.ctx.call('js2', 'middle'); }
+         inner() { return 'inner ran'; }`,
+        ['back', 'outer', 'inner'],
+      ),
+      permissions: [{ type: 'plugins', scope: ['py', 'js2'] }],
+      ...slow,
+    });
+    await writePlugin(root, {
+      id: 'js2',
+      code: jsPlugin(`async middle() { return this.ctx.call('js', 'inner'); }`, ['middle']),
+      permissions: [{ type: 'plugins', scope: ['js'] }],
+      ...slow,
+    });
+    await pythonPlugin(
+      root,
+      'py',
+      [
+        'from logomesh import plugin, expose, HostError',
+        '@plugin',
+        'class P:',
+        '    def __init__(self, ctx): self.ctx = ctx',
+        '    @expose',
+        '    def ping(self): return "pong"',
+        '    @expose',
+        '    async def through_js(self): return await self.ctx.call("js", "back")',
+        '    @expose',
+        '    async def itself(self):',
+        '        try:',
+        '            return await self.ctx.call("py", "ping")',
+        '        except HostError as e:',
+        '            return [e.name, e.code, e.message]',
+      ].join('\n'),
+      { permissions: [{ type: 'plugins', scope: ['js', 'py'] }], ...slow },
+    );
+    host = await hostFor(root);
+    const report = await host.loadAll();
+    expect(report.failed, report.plugins.map((p) => p.error?.message).join()).to.deep.equal([]);
+    // js's call back into py (which waits for js) is refused; js answers py with the code.
+    expect(await host.call('py', 'through_js')).to.equal('LOGOMESH_ERR_CALL_CYCLE');
+    const [name, code, message] = (await host.call('py', 'itself')) as string[];
+    expect([name, code]).to.deep.equal(['CallCycleError', 'LOGOMESH_ERR_CALL_CYCLE']);
+    expect(message).to.include('py → py refused');
+    // JS plugins run calls while one of theirs waits: not refused.
+    expect(await host.call('js', 'outer')).to.equal('inner ran');
+    // Outside a cycle the same calls go through, and everyone keeps running.
+    expect(await host.call('js', 'back')).to.equal('answered');
+    expect(['py', 'js', 'js2'].map((id) => host.status(id).state)).to.deep.equal(['started', 'started', 'started']);
+  });
+
   it('fetches through the network guard and calls host services, with its permissions', async () => {
     class Clock {
       @PluginApi('clock.now')

@@ -121,19 +121,38 @@ describe('e2e: a WebAssembly plugin in the host', () => {
       host = await hostFor(root);
       await host.loadAll();
       const self = await ask('a', { op: 'call', pluginId: 'a', method: 'ask', args: [{ op: 'fs.stat', path: 'x' }] });
-      expect(self.error).to.include({ code: 'LOGOMESH_ERR_INVALID_ARGUMENT' });
-      expect(self.error?.message).to.include('deadlock');
+      expect(self.error).to.include({ name: 'CallCycleError', code: 'LOGOMESH_ERR_CALL_CYCLE' });
+      expect(self.error?.message).to.include('a → a refused');
       // a → b → a: b's answer to a's call is the refusal b got.
       const back = { op: 'call', pluginId: 'a', method: 'ask', args: [{ op: 'fs.stat', path: 'x' }] };
       const cycle = await ask('a', { op: 'call', pluginId: 'b', method: 'ask', args: [back] });
       expect(cycle.ok).to.equal(true);
       expect(cycle.value.ok).to.equal(false);
-      expect(cycle.value.error).to.include({ code: 'LOGOMESH_ERR_INVALID_ARGUMENT' });
+      expect(cycle.value.error).to.include({ code: 'LOGOMESH_ERR_CALL_CYCLE' });
+      expect(cycle.value.error.message).to.include('a → b → a refused');
       // Not a cycle: a → b → (b asks the filesystem, denied) is answered normally.
       const chain = await ask('a', { op: 'call', pluginId: 'b', method: 'ask', args: [{ op: 'fs.stat', path: 'x' }] });
       expect(chain.value.error).to.include({ code: 'LOGOMESH_ERR_PERMISSION_DENIED' });
       expect(host.status('a').state).to.equal('started');
       expect(host.status('b').state).to.equal('started');
+    });
+
+    it('refuses a call back into a wasm plugin through a JS plugin (a → js → a) with CallCycleError', async () => {
+      const slow = { resourceLimits: { executionTimeoutMs: 200_000 } };
+      await wasmPlugin('a', 'ask.wat', { permissions: [{ type: 'plugins', scope: ['js'] }], ...slow });
+      await writePlugin(root, {
+        id: 'js',
+        code: jsPlugin(`async back() { return this.ctx.call('a', 'ask', { op: 'fs.stat', path: 'x' }).then(() => 'answered', (e) => e.code); }`, ['back']),
+        permissions: [{ type: 'plugins', scope: ['a'] }],
+        ...slow,
+      });
+      host = await hostFor(root);
+      const report = await host.loadAll();
+      expect(report.failed, report.plugins.map((p) => p.error?.message).join()).to.deep.equal([]);
+      expect(await ask('a', { op: 'call', pluginId: 'js', method: 'back', args: [] })).to.deep.equal({ ok: true, value: 'LOGOMESH_ERR_CALL_CYCLE' });
+      // Called by the host instead, js reaches a.
+      expect(await host.call('js', 'back')).to.equal('answered');
+      expect(host.status('a').state).to.equal('started');
     });
 
     it('fetches from a loopback server the host allows', async () => {

@@ -12,8 +12,9 @@
  * A WebAssembly plugin runs one invocation at a time, so a call back into a plugin that is
  * blocked waiting for that very call would deadlock until the deadline. Each request runs
  * with an {@link AsyncLocalStorage} record of who waits on it; a `call` whose target waits
- * in the chain that led here (itself included) is answered at once with an
- * `InvalidArgumentError` instead.
+ * in the chain that led here (itself included) is answered at once with a `CallCycleError`
+ * instead (the host refuses such calls through plugins of any runtime too, see
+ * `PluginHost.invoke`).
  *
  * @example
  * const answers = new WasmAnswers(init, maxPayloadBytes, () => this.port);
@@ -23,10 +24,10 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { MessagePort } from 'node:worker_threads';
-import { InvalidArgumentError, type SerializedError } from '../../errors.js';
+import { CallCycleError, InvalidArgumentError, type SerializedError } from '../../errors.js';
 import { errorToWire, jsonDepth, MAX_JSON_DEPTH, nullPrototype } from '../js/wire.js';
 import type { InvocationOptions, RuntimeInit } from '../runtime.js';
-import { HANDLER_PREFIX, HOOK_PREFIX } from './wasm-abi.js';
+import { EXPORT_PREFIX, HANDLER_PREFIX, HOOK_PREFIX } from './wasm-abi.js';
 import type { WasmPortAnswer, WasmPortAsk, WasmWorkerTask } from './wasm-protocol.js';
 
 /** A blocking request a WebAssembly plugin is waiting on; gateway work for it runs with this as context. */
@@ -74,7 +75,7 @@ export class WasmAnswers {
   begin<T extends WasmWorkerTask>(task: T, options: InvocationOptions = {}): T {
     const isMethodCall = task.type === 'invoke' && !task.exports.some((e) => e.startsWith(HANDLER_PREFIX) || e.startsWith(HOOK_PREFIX));
     const parent = isMethodCall ? waitingOn.getStore() : undefined;
-    if (this.waitsIn(parent, this.init.pluginId)) throw this.cycle(parent!.pluginId, this.init.pluginId);
+    if (this.waitsIn(parent, this.init.pluginId)) throw cycle(parent!, this.init.pluginId, task.type === 'invoke' ? task.exports[0].slice(EXPORT_PREFIX.length) : '?');
     task.caller = parent?.waiting ? parent.id : undefined;
     const limit = this.init.limits.executionTimeoutMs;
     // As DeadlineWatchdog.race: a probe's own deadline never shortens the plugin's.
@@ -112,7 +113,7 @@ export class WasmAnswers {
       throw new InvalidArgumentError(`request is not JSON text: ${(e as Error).message}`, { pluginId });
     }
     const target = request !== null && typeof request === 'object' && (request as { op?: unknown }).op === 'call' ? (request as { pluginId?: unknown }).pluginId : undefined;
-    if (typeof target === 'string' && this.waitsIn(record, target)) throw this.cycle(pluginId, target);
+    if (typeof target === 'string' && this.waitsIn(record, target)) throw cycle(record, target, String((request as { method?: unknown }).method));
     return waitingOn.run(record, () => gateway.request(request));
   }
 
@@ -141,11 +142,12 @@ export class WasmAnswers {
     return false;
   }
 
-  private cycle(caller: string, target: string): InvalidArgumentError {
-    const why =
-      caller === target
-        ? `a WebAssembly plugin cannot call itself`
-        : `'${target}' is a WebAssembly plugin waiting for this very call, and it runs one invocation at a time`;
-    return new InvalidArgumentError(`Plugin '${caller}' cannot call '${target}': ${why}; the call would deadlock.`, { pluginId: caller });
-  }
+
+}
+
+/** The refusal of a call to `target`, which waits in the chain of requests ending at `from` (the caller's). */
+function cycle(from: Waiting, target: string, method: string): CallCycleError {
+  const chain: string[] = [];
+  for (let w: Waiting | undefined = from; w?.waiting; w = w.parent) chain.unshift(w.pluginId);
+  return new CallCycleError(target, method, chain);
 }

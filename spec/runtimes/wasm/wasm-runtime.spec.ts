@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
 import {
+  CallCycleError,
   InvalidArgumentError,
   MethodNotExposedError,
   PermissionDeniedError,
@@ -239,8 +240,8 @@ describe('WasmRuntime (piscina)', function () {
       await rt.load();
       const answer = (await rt.call('ask', [{ op: 'call', pluginId: 'ask', method: 'ask', args: [] }])) as { ok: boolean; error: Record<string, unknown> };
       expect(answer.ok).to.equal(false);
-      expect(answer.error).to.include({ name: 'InvalidArgumentError', code: InvalidArgumentError.code });
-      expect(answer.error.message).to.include('deadlock');
+      expect(answer.error).to.include({ name: 'CallCycleError', code: CallCycleError.code });
+      expect(answer.error.message).to.include('ask → ask refused');
       expect(gateway.requests).to.deep.equal([]);
       expect(crashes).to.have.length(0);
     });
