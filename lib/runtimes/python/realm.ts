@@ -311,7 +311,8 @@ export async function createPyodideRealm(
     const done = new Promise<string>((resolve) => completions.set(id, resolve));
     return { id, done };
   };
-  const timers = new Map<number, NodeJS.Timeout | NodeJS.Immediate>();
+  /** Outer timers of the realm: when each comes due, and how to fire it now. */
+  const timers = new Map<number, { at: number; handle: NodeJS.Timeout | NodeJS.Immediate; fire(): void }>();
   let nextTimer = 0;
   const install = new vm.Script(lexical(`return ${INNER_SOURCE};`, ES_INTRINSICS), { filename: 'logomesh-realm.js' }).runInContext(context) as (
     ...args: unknown[]
@@ -320,7 +321,11 @@ export async function createPyodideRealm(
     (callback: () => void, ms: number): number => {
       const id = ++nextTimer;
       const fire = () => {
+        const timer = timers.get(id);
+        if (!timer) return;
         timers.delete(id);
+        clearTimeout(timer.handle as NodeJS.Timeout);
+        clearImmediate(timer.handle as NodeJS.Immediate);
         try {
           callback();
         } catch {
@@ -328,15 +333,15 @@ export async function createPyodideRealm(
         }
         if (timers.size === 0) host.timersDone?.();
       };
-      timers.set(id, ms <= 2 ? setImmediate(fire) : setTimeout(fire, ms));
+      timers.set(id, { at: performance.now() + (ms <= 2 ? 0 : ms), handle: ms <= 2 ? setImmediate(fire) : setTimeout(fire, ms), fire });
       return id;
     },
     (id: number): void => {
       const t = timers.get(id);
       if (t === undefined) return;
       timers.delete(id);
-      clearTimeout(t as NodeJS.Timeout);
-      clearImmediate(t as NodeJS.Immediate);
+      clearTimeout(t.handle as NodeJS.Timeout);
+      clearImmediate(t.handle as NodeJS.Immediate);
       if (timers.size === 0) host.timersDone?.();
     },
     (): number => performance.now(),
@@ -402,7 +407,15 @@ export async function createPyodideRealm(
     const lines = control.consoleLines();
     throw new Error(`Pyodide failed to boot: ${booted.slice(booted.indexOf('\n') + 1)}${lines ? `\n${lines}` : ''}`);
   }
+  // Timers already due fire (into the realm's parked queue) before the invocation, whether or not
+  // the event loop got to them: what a call scheduled with no delay runs at the start of the next.
+  const fireDue = (): void => {
+    const now = performance.now();
+    const due = [...timers.values()].filter((t) => t.at <= now).sort((a, b) => a.at - b.at);
+    for (const timer of due) timer.fire();
+  };
   const invoke = (module: string, name: string, arg: string): string | Promise<string> => {
+    if (timers.size > 0) fireDue();
     const id = ++nextCompletion;
     early = undefined;
     const answer = control.invoke(id, module, name, arg);
