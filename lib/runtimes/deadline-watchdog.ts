@@ -8,28 +8,41 @@ interface Entry {
 }
 
 /**
- * One timer per sandbox for all of its deadlines. A timer per call (set, then cleared) cost
- * more than the rest of the call's bookkeeping; here a call adds an entry and removes it when
- * it settles, and the single timer is only re-armed when it fires or an earlier deadline
- * arrives. The timer keeps the process alive only while some deadline is pending.
+ * One timer for the deadlines of every sandbox in the process. A timer per call (set, then
+ * cleared) cost more than the rest of the call's bookkeeping, and a timer per sandbox woke the
+ * process once per sandbox after its calls had settled (100 idle plugins: 100 wake-ups a few
+ * seconds after loading). Here a call adds an entry to its sandbox's watchdog and removes it
+ * when it settles; the shared timer is re-armed only when it fires or an earlier deadline
+ * arrives, and keeps the process alive only while some deadline is pending.
  *
  * @example
  * const cancel = watchdog.add(5000, () => isolate.dispose());
  * await work; cancel();
  */
 export class DeadlineWatchdog {
+  private static timer?: NodeJS.Timeout;
+  private static timerAt = Infinity;
+  /** Watchdogs that had an entry since the timer last fired. */
+  private static readonly active = new Set<DeadlineWatchdog>();
+  /** Deadlines pending across all watchdogs. */
+  private static pending = 0;
+
   private readonly entries = new Set<Entry>();
-  private timer?: NodeJS.Timeout;
-  private timerAt = Infinity;
+  private listed = false;
 
   /** Calls `onExpire` once `ms` from now, unless the returned function is called first. */
   add(ms: number, onExpire: () => void): () => void {
     const entry: Entry = { at: performance.now() + ms, onExpire };
     this.entries.add(entry);
-    if (entry.at < this.timerAt) this.arm(entry.at);
-    else this.timer?.ref();
+    DeadlineWatchdog.pending++;
+    if (!this.listed) {
+      DeadlineWatchdog.active.add(this);
+      this.listed = true;
+    }
+    if (entry.at < DeadlineWatchdog.timerAt) DeadlineWatchdog.arm(entry.at);
+    else DeadlineWatchdog.timer?.ref();
     return () => {
-      if (this.entries.delete(entry) && this.entries.size === 0) this.timer?.unref();
+      if (this.entries.delete(entry) && --DeadlineWatchdog.pending === 0) DeadlineWatchdog.timer?.unref();
     };
   }
 
@@ -80,30 +93,48 @@ export class DeadlineWatchdog {
     return this.entries.size;
   }
 
+  /** Drops this sandbox's deadlines (the shared timer goes on for the others). */
   dispose(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
+    DeadlineWatchdog.pending -= this.entries.size;
     this.entries.clear();
+    DeadlineWatchdog.active.delete(this);
+    this.listed = false;
+    if (DeadlineWatchdog.pending === 0) DeadlineWatchdog.timer?.unref();
   }
 
-  private arm(at: number): void {
-    clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, at - performance.now()));
+  private static arm(at: number): void {
+    clearTimeout(DeadlineWatchdog.timer);
+    DeadlineWatchdog.timerAt = at;
+    DeadlineWatchdog.timer = setTimeout(() => DeadlineWatchdog.fire(), Math.max(0, at - performance.now()));
+    if (DeadlineWatchdog.pending === 0) DeadlineWatchdog.timer.unref();
   }
 
-  private fire(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
+  private static fire(): void {
+    DeadlineWatchdog.timer = undefined;
+    DeadlineWatchdog.timerAt = Infinity;
     // Timers may fire a little early or late; 1 ms of slack keeps an entry from waiting a whole extra round.
     const now = performance.now() + 1;
-    for (const entry of [...this.entries]) {
-      // An expiry may dispose the watchdog (the sandbox crashed): what it cleared is gone.
-      if (entry.at <= now && this.entries.delete(entry)) entry.onExpire();
+    try {
+      for (const watchdog of [...DeadlineWatchdog.active]) {
+        for (const entry of [...watchdog.entries]) {
+          // An expiry may dispose a watchdog (its sandbox crashed): what it cleared is gone.
+          if (entry.at <= now && watchdog.entries.delete(entry)) {
+            DeadlineWatchdog.pending--;
+            entry.onExpire();
+          }
+        }
+      }
+    } finally {
+      // One sandbox's throwing expiry does not lose the others' deadlines.
+      let next = Infinity;
+      for (const watchdog of [...DeadlineWatchdog.active]) {
+        if (watchdog.entries.size === 0) {
+          DeadlineWatchdog.active.delete(watchdog);
+          watchdog.listed = false;
+        }
+        for (const entry of watchdog.entries) next = Math.min(next, entry.at);
+      }
+      if (next !== Infinity && DeadlineWatchdog.timer === undefined) DeadlineWatchdog.arm(next);
     }
-    let next = Infinity;
-    for (const entry of this.entries) next = Math.min(next, entry.at);
-    if (next !== Infinity && this.timer === undefined) this.arm(next);
   }
 }

@@ -28,4 +28,31 @@ describe('DeadlineWatchdog', () => {
     await sleep(80);
     expect(fired).to.deep.equal(['first']);
   });
+
+  it('all watchdogs share one timer: 50 sandboxes with a pending deadline hold one timer, and none once they settle', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const watchdogs = Array.from({ length: 50 }, () => new DeadlineWatchdog());
+    const cancels = watchdogs.map((w, i) => w.add(10_000 + i, () => undefined));
+    expect(timers() - before).to.equal(1);
+    for (const cancel of cancels) cancel();
+    // The shared timer no longer keeps the process alive (it is unref'd, not one per sandbox).
+    expect(timers()).to.equal(before);
+    const fired: number[] = [];
+    watchdogs[7].add(20, () => fired.push(7));
+    watchdogs[3].add(10, () => fired.push(3));
+    await sleep(60);
+    expect(fired).to.deep.equal([3, 7]);
+  });
+
+  it("one watchdog's disposal leaves the others' deadlines to fire", async () => {
+    const [a, b] = [new DeadlineWatchdog(), new DeadlineWatchdog()];
+    const fired: string[] = [];
+    a.add(10, () => fired.push('a'));
+    b.add(20, () => fired.push('b'));
+    a.dispose();
+    await sleep(60);
+    expect(fired).to.deep.equal(['b']);
+    expect([a.size, b.size]).to.deep.equal([0, 0]);
+  });
 });
