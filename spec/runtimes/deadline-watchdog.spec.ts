@@ -34,7 +34,8 @@ describe('DeadlineWatchdog', () => {
     const before = timers();
     const watchdogs = Array.from({ length: 50 }, () => new DeadlineWatchdog());
     const cancels = watchdogs.map((w, i) => w.add(10_000 + i, () => undefined));
-    expect(timers() - before).to.equal(1);
+    // At most one more: none if another spec's deadline already holds the shared timer.
+    expect(timers() - before).to.be.at.most(1);
     for (const cancel of cancels) cancel();
     // The shared timer no longer keeps the process alive (it is unref'd, not one per sandbox).
     expect(timers()).to.equal(before);

@@ -5,7 +5,7 @@ import { frame, unframe } from '../../lib/runtimes/invocation-channel.js';
 const CHANNEL = new URL('../../lib/runtimes/invocation-channel.js', import.meta.url).href;
 
 // A worker serving its channel with serveWhenIdle, as the Python worker does. Tasks are plain text:
-// 'timer' leaves a timer pending for 60 ms (canBlock is false until it fires and calls idle()),
+// 'timer' leaves a timer pending for 300 ms (canBlock is false until it fires and calls idle()),
 // 'chain' queues 1000 microtasks, the last of which posts 'chain done' on the channel port itself.
 const WORKER = `
 const { workerData, parentPort } = require('node:worker_threads');
@@ -16,7 +16,7 @@ import(workerData.channel).then(({ serveWhenIdle }) => {
   const handle = (task) => {
     if (task === 'timer') {
       timers++;
-      setTimeout(() => { timers--; idle(); }, 60);
+      setTimeout(() => { timers--; idle(); }, 300);
       return 'timer set';
     }
     if (task === 'chain') {
@@ -96,6 +96,7 @@ describe('serveWhenIdle (a worker that blocks between tasks unless it has async 
   it('waits in Atomics.wait between tasks: a task posted without waking it is taken only once the slot is bumped', async () => {
     s.post('first');
     expect(await s.next()).to.equal('1:echo first');
+    await quiet(50); // the worker has reached its wait
     s.post('unseen', false);
     await quiet(150);
     expect(s.seen).to.deep.equal(['1:echo first']);
@@ -113,7 +114,7 @@ describe('serveWhenIdle (a worker that blocks between tasks unless it has async 
     s.post('evented', false);
     expect(await s.next()).to.equal('3:echo evented');
     // The timer fired and called idle(): the worker waits in Atomics.wait again.
-    await quiet(150);
+    await quiet(600);
     s.post('blocked', false);
     await quiet(150);
     expect(s.seen).to.have.length(3);
