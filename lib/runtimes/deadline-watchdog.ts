@@ -106,7 +106,6 @@ export class DeadlineWatchdog {
     clearTimeout(DeadlineWatchdog.timer);
     DeadlineWatchdog.timerAt = at;
     DeadlineWatchdog.timer = setTimeout(() => DeadlineWatchdog.fire(), Math.max(0, at - performance.now()));
-    if (DeadlineWatchdog.pending === 0) DeadlineWatchdog.timer.unref();
   }
 
   private static fire(): void {

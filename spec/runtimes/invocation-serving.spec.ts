@@ -75,6 +75,17 @@ async function serve(): Promise<Served> {
 
 const quiet = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Posts `task` without waking the worker: it must stay unanswered until the slot is bumped. */
+async function takenOnlyAfterBump(s: Served, task: string): Promise<string> {
+  const seen = s.seen.length;
+  s.post(task, false);
+  await quiet(150);
+  expect(s.seen).to.have.length(seen);
+  const reply = s.next();
+  s.bump();
+  return reply;
+}
+
 describe('serveWhenIdle (a worker that blocks between tasks unless it has async work)', () => {
   let s: Served;
   beforeEach(async () => {
@@ -97,12 +108,7 @@ describe('serveWhenIdle (a worker that blocks between tasks unless it has async 
     s.post('first');
     expect(await s.next()).to.equal('1:echo first');
     await quiet(50); // the worker has reached its wait
-    s.post('unseen', false);
-    await quiet(150);
-    expect(s.seen).to.deep.equal(['1:echo first']);
-    const reply = s.next();
-    s.bump();
-    expect(await reply).to.equal('2:echo unseen');
+    expect(await takenOnlyAfterBump(s, 'unseen')).to.equal('2:echo unseen');
   });
 
   it('serves tasks as events while a timer is pending, and waits again once idle() says it may', async () => {
@@ -115,12 +121,7 @@ describe('serveWhenIdle (a worker that blocks between tasks unless it has async 
     expect(await s.next()).to.equal('3:echo evented');
     // The timer fired and called idle(): the worker waits in Atomics.wait again.
     await quiet(600);
-    s.post('blocked', false);
-    await quiet(150);
-    expect(s.seen).to.have.length(3);
-    const reply = s.next();
-    s.bump();
-    expect(await reply).to.equal('4:echo blocked');
+    expect(await takenOnlyAfterBump(s, 'blocked')).to.equal('4:echo blocked');
   });
 
   it("posts a task's reply only after every microtask it queued has run", async () => {

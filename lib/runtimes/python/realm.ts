@@ -304,8 +304,6 @@ export async function createPyodideRealm(
   // resolve functions, which a poisoned inner Promise.prototype.then would receive).
   const completions = new Map<number, (text: string) => void>();
   let nextCompletion = 0;
-  /** The answer of invocation `nextCompletion` if it came before its completion was registered. */
-  let early: string | undefined;
   const completion = (): { id: number; done: Promise<string> } => {
     const id = ++nextCompletion;
     const done = new Promise<string>((resolve) => completions.set(id, resolve));
@@ -380,9 +378,7 @@ export async function createPyodideRealm(
     (id: number, text: string): void => {
       const resolve = completions.get(id);
       completions.delete(id);
-      // An invocation registers its completion only once Python has returned an awaitable.
-      if (resolve) resolve(String(text));
-      else if (id === nextCompletion) early = String(text);
+      resolve?.(String(text));
     },
     maxPages,
   );
@@ -417,10 +413,10 @@ export async function createPyodideRealm(
   const invoke = (module: string, name: string, arg: string): string | Promise<string> => {
     if (timers.size > 0) fireDue();
     const id = ++nextCompletion;
-    early = undefined;
     const answer = control.invoke(id, module, name, arg);
     if (typeof answer === 'string') return answer;
-    if (early !== undefined) return Promise.resolve(early);
+    // Registered after the call: the inner side reports an awaited answer only from a promise
+    // reaction or a later callback, never before control.invoke has returned.
     return new Promise<string>((resolve) => completions.set(id, resolve));
   };
   // V8's code cache of both scripts after boot (functions compiled so far included): bytes only.
